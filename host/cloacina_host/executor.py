@@ -1,0 +1,198 @@
+"""Runs one validated graph across the FFI: node by node, or in one fused call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from . import ffi
+from .errors import PluginCallError
+from .graph import GraphPlan
+from .types import Status
+
+_NULL_JSON = b"null"
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    """One execution of a graph: its terminal outputs, or the error that stopped it."""
+
+    graph: str
+    reactor: str | None
+    fire: int
+    started_at: float
+    duration: float
+    outputs: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "graph": self.graph,
+            "reactor": self.reactor,
+            "fire": self.fire,
+            "started_at": self.started_at,
+            "duration_seconds": self.duration,
+            "outputs": self.outputs,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class _Step:
+    index: int
+    name: str
+    fn: Any
+    sources: tuple[str, ...]
+    upstream: tuple[int, ...]
+    routes: dict[str, int] | None
+    terminal: bool
+    site: ffi.CallSite
+
+
+def _decode(data: bytes, site: ffi.CallSite) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        preview = data[:80].decode("utf-8", "replace")
+        raise PluginCallError(
+            f"{site.what} in package '{site.package}' returned invalid JSON ({exc}): {preview!r}",
+            Status.INTERNAL,
+            package=site.package,
+        ) from exc
+
+
+class GraphExecutor:
+    """Calls a graph's node functions (or its fused function) for one snapshot."""
+
+    def __init__(
+        self,
+        plan: GraphPlan,
+        lib: ffi.NativeLibrary,
+        package: str,
+        *,
+        thread_safe: bool,
+        use_fused: bool = True,
+        max_output: int = ffi.DEFAULT_MAX_OUTPUT,
+    ) -> None:
+        self.plan = plan
+        self.lib = lib
+        self.package = package
+        self.max_output = max_output
+        self._serialize = not thread_safe
+        name = plan.name
+        order = {node: i for i, node in enumerate(plan.order)}
+        steps = []
+        for i, node_name in enumerate(plan.order):
+            node = plan.node(node_name)
+            steps.append(
+                _Step(
+                    index=i,
+                    name=node_name,
+                    fn=lib.functions.nodes[(name, node_name)],
+                    sources=node.inputs,
+                    upstream=tuple(order[u] for u in plan.upstream[node_name]),
+                    routes={v: order[t] for v, t in node.routes} if node.routes else None,
+                    terminal=node.is_terminal,
+                    site=ffi.CallSite(package, f"node '{node_name}' of graph '{name}'"),
+                )
+            )
+        self._steps = tuple(steps)
+        fused = lib.functions.fused.get(name) if use_fused else None
+        self._fused = fused
+        self._fused_site = ffi.CallSite(package, f"fused function of graph '{name}'")
+        self._keys = {s: orjson.dumps(s) + b":" for s in plan.decl.sources}
+
+    @property
+    def fused(self) -> bool:
+        return self._fused is not None
+
+    def run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
+        """Run the graph; returns ``{terminal: output}``; raises PluginCallError on failure."""
+        with self.lib.lease():
+            if self._serialize:
+                with self.lib.call_lock:
+                    return self._run(snapshot)
+            return self._run(snapshot)
+
+    def _run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
+        ctx = self.lib.ctx
+        if self._fused is not None:
+            payload = b"{" + b",".join(
+                key + (snapshot.get(s) or _NULL_JSON) for s, key in self._keys.items()
+            ) + b"}"
+            out = ffi.call(self._fused, ctx, [payload], self._fused_site, self.max_output)
+            value = _decode(out, self._fused_site)
+            if not isinstance(value, dict):
+                raise PluginCallError(
+                    f"{self._fused_site.what} in package '{self.package}' returned "
+                    f"{type(value).__name__}, expected an object of terminal outputs",
+                    Status.INTERNAL,
+                    package=self.package,
+                )
+            return value
+        produced: list[bytes | None] = [None] * len(self._steps)
+        routed: list[int] = [-1] * len(self._steps)
+        results: dict[str, Any] = {}
+        for step in self._steps:
+            args = [snapshot.get(s) or _NULL_JSON for s in step.sources]
+            if step.upstream:
+                delivered = False
+                for u in step.upstream:
+                    value = produced[u]
+                    if value is not None and (routed[u] < 0 or routed[u] == step.index):
+                        args.append(value)
+                        delivered = True
+                    else:
+                        args.append(_NULL_JSON)
+                if not delivered:
+                    continue  # every upstream edge was an untaken route
+            out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
+            value = _decode(out, step.site)
+            if step.routes is not None:
+                if not isinstance(value, dict) or len(value) != 1:
+                    raise PluginCallError(
+                        f"{step.site.what} in package '{self.package}' is a routing node but "
+                        f"returned {out[:80]!r}; expected a one-key object {{\"Variant\": value}}",
+                        Status.INTERNAL,
+                        package=self.package,
+                    )
+                ((variant, inner),) = value.items()
+                target = step.routes.get(variant)
+                if target is None:
+                    raise PluginCallError(
+                        f"{step.site.what} in package '{self.package}' returned variant "
+                        f"'{variant}', which has no route (routes: {sorted(step.routes)})",
+                        Status.INTERNAL,
+                        package=self.package,
+                    )
+                routed[step.index] = target
+                produced[step.index] = orjson.dumps(inner)
+            else:
+                produced[step.index] = out
+            if step.terminal:
+                results[step.name] = value
+        return results
+
+
+def timed_run(
+    executor: GraphExecutor, snapshot: Mapping[str, bytes | None], reactor: str | None, fire: int
+) -> GraphRun:
+    """Run and capture the outcome as a :class:`GraphRun` (never raises a plugin error)."""
+    started = time.time()
+    t0 = time.perf_counter()
+    try:
+        outputs: dict[str, Any] | None = executor.run(snapshot)
+        error = None
+    except PluginCallError as exc:
+        outputs, error = None, str(exc)
+    return GraphRun(
+        executor.plan.name, reactor, fire, started, time.perf_counter() - t0, outputs, error
+    )
