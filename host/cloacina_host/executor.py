@@ -125,9 +125,11 @@ class GraphExecutor:
     def _run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
         ctx = self.lib.ctx
         if self._fused is not None:
-            payload = b"{" + b",".join(
-                key + (snapshot.get(s) or _NULL_JSON) for s, key in self._keys.items()
-            ) + b"}"
+            payload = (
+                b"{"
+                + b",".join(key + (snapshot.get(s) or _NULL_JSON) for s, key in self._keys.items())
+                + b"}"
+            )
             out = ffi.call(self._fused, ctx, [payload], self._fused_site, self.max_output)
             value = _decode(out, self._fused_site)
             if not isinstance(value, dict):
@@ -160,7 +162,7 @@ class GraphExecutor:
                 if not isinstance(value, dict) or len(value) != 1:
                     raise PluginCallError(
                         f"{step.site.what} in package '{self.package}' is a routing node but "
-                        f"returned {out[:80]!r}; expected a one-key object {{\"Variant\": value}}",
+                        f'returned {out[:80]!r}; expected a one-key object {{"Variant": value}}',
                         Status.INTERNAL,
                         package=self.package,
                     )

@@ -55,7 +55,9 @@ def header_path() -> Path:
     source = Path(__file__).resolve().parents[2] / "abi" / "cloacina_plugin.h"
     if source.is_file():
         return source
-    raise LoadError(f"ABI header not found (looked in {shipped} and {source}); reinstall cloacina-host")
+    raise LoadError(
+        f"ABI header not found (looked in {shipped} and {source}); reinstall cloacina-host"
+    )
 
 
 def cdef_source(text: str) -> str:
@@ -69,7 +71,9 @@ def cdef_source(text: str) -> str:
 
 
 def _header_constants(source: str) -> dict[str, int]:
-    return {m[1]: int(m[2], 0) for m in re.finditer(r"#define\s+(\w+)\s+(\d+|0x[0-9a-fA-F]+)", source)}
+    return {
+        m[1]: int(m[2], 0) for m in re.finditer(r"#define\s+(\w+)\s+(\d+|0x[0-9a-fA-F]+)", source)
+    }
 
 
 _HEADER_TEXT = header_path().read_text(encoding="utf-8")
@@ -368,7 +372,9 @@ class _Reader:
             return []
         minimum = ffi.sizeof(ctype)
         if int(stride) < minimum:
-            raise self.fail(where, f"entry size is {stride} bytes; ABI {ABI_VERSION} needs {minimum}")
+            raise self.fail(
+                where, f"entry size is {stride} bytes; ABI {ABI_VERSION} needs {minimum}"
+            )
         base = ffi.cast("char *", ptr)
         return [ffi.cast(f"{ctype} *", base + i * int(stride)) for i in range(count)]
 
@@ -417,14 +423,24 @@ def read_descriptor(desc: Any, source: str) -> tuple[PackageDecl, Functions]:
     reactors = tuple(
         _read_reactor(r, e, i)
         for i, e in enumerate(
-            r.array(desc.reactors, desc.n_reactors, desc.reactor_entry_size,
-                    "cloacina_reactor_entry", "reactors")
+            r.array(
+                desc.reactors,
+                desc.n_reactors,
+                desc.reactor_entry_size,
+                "cloacina_reactor_entry",
+                "reactors",
+            )
         )
     )
     accumulators = []
     for i, e in enumerate(
-        r.array(desc.accumulators, desc.n_accumulators, desc.accumulator_entry_size,
-                "cloacina_accumulator_entry", "accumulators")
+        r.array(
+            desc.accumulators,
+            desc.n_accumulators,
+            desc.accumulator_entry_size,
+            "cloacina_accumulator_entry",
+            "accumulators",
+        )
     ):
         acc = _read_accumulator(r, e, i)
         accumulators.append(acc)
@@ -438,8 +454,13 @@ def read_descriptor(desc: Any, source: str) -> tuple[PackageDecl, Functions]:
         trigger = r.string(e.trigger_reactor, f"graph '{gname}' trigger_reactor", optional=True)
         nodes = []
         for j, n in enumerate(
-            r.array(e.nodes, e.n_nodes, e.node_entry_size, "cloacina_node_entry",
-                    f"graph '{gname}' nodes")
+            r.array(
+                e.nodes,
+                e.n_nodes,
+                e.node_entry_size,
+                "cloacina_node_entry",
+                f"graph '{gname}' nodes",
+            )
         ):
             node = _read_node(r, n, f"graph '{gname}' nodes[{j}]")
             nodes.append(node)
@@ -501,8 +522,10 @@ def _read_node(r: _Reader, n: Any, where: str) -> NodeDecl:
     where = f"{where.rsplit(' nodes', 1)[0]} node '{name}'"
     count = r.count(n.routes, n.n_routes, f"{where} routes")
     routes = tuple(
-        (r.name(n.routes[k].variant, f"{where} routes[{k}].variant"),
-         r.name(n.routes[k].target, f"{where} routes[{k}].target"))
+        (
+            r.name(n.routes[k].variant, f"{where} routes[{k}].variant"),
+            r.name(n.routes[k].target, f"{where} routes[{k}].target"),
+        )
         for k in range(count)
     )
     return NodeDecl(

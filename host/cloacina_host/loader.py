@@ -58,10 +58,14 @@ def validate(decl: PackageDecl) -> dict[str, GraphPlan]:
             raise fail(f"reactor '{r.name}' lists an accumulator more than once")
         unknown = [c for c in r.criteria_accumulators if c not in r.accumulators]
         if unknown:
-            raise fail(f"reactor '{r.name}' criteria name accumulator(s) {unknown} it does not list")
+            raise fail(
+                f"reactor '{r.name}' criteria name accumulator(s) {unknown} it does not list"
+            )
         for acc in r.accumulators:
             if acc in listed:
-                raise fail(f"accumulator '{acc}' is listed by reactors '{listed[acc]}' and '{r.name}'")
+                raise fail(
+                    f"accumulator '{acc}' is listed by reactors '{listed[acc]}' and '{r.name}'"
+                )
             listed[acc] = r.name
     for a in decl.accumulators:
         unique("accumulator", a.name)
@@ -74,8 +78,9 @@ def validate(decl: PackageDecl) -> dict[str, GraphPlan]:
     return plans
 
 
-def open_plugin(path: Path, *, config: dict[str, Any] | None = None,
-                scratch_dir: Path | None = None) -> Plugin:
+def open_plugin(
+    path: Path, *, config: dict[str, Any] | None = None, scratch_dir: Path | None = None
+) -> Plugin:
     """Open ``path`` (a unique copy), check its ABI and validate its declarations."""
     lib, decl = ffi.open_plugin(Path(path), config=config, scratch_dir=scratch_dir)
     try:

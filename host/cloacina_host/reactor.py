@@ -24,17 +24,23 @@ log = structlog.get_logger("cloacina")
 class Observer(Protocol):
     """Receives runtime measurements (the server's metrics implement it)."""
 
-    def reactor_fired(self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int) -> None: ...
+    def reactor_fired(
+        self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int
+    ) -> None: ...
 
     def graph_finished(self, tenant: str, run: GraphRun) -> None: ...
 
-    def accumulator_event(self, tenant: str, reactor: str, acc: AccumulatorDecl, ok: bool) -> None: ...
+    def accumulator_event(
+        self, tenant: str, reactor: str, acc: AccumulatorDecl, ok: bool
+    ) -> None: ...
 
 
 class NullObserver:
     """Measures nothing."""
 
-    def reactor_fired(self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int) -> None:
+    def reactor_fired(
+        self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int
+    ) -> None:
         pass
 
     def graph_finished(self, tenant: str, run: GraphRun) -> None:
@@ -71,8 +77,16 @@ def _int_setting(decl: AccumulatorDecl, key: str, default: int) -> int:
 class Accumulator:
     """Turns events into boundaries, calling the plugin's function when it has one."""
 
-    def __init__(self, decl: AccumulatorDecl, reactor: str, package: str,
-                 lib: ffi.NativeLibrary | None, fn: Any, *, thread_safe: bool = True) -> None:
+    def __init__(
+        self,
+        decl: AccumulatorDecl,
+        reactor: str,
+        package: str,
+        lib: ffi.NativeLibrary | None,
+        fn: Any,
+        *,
+        thread_safe: bool = True,
+    ) -> None:
         self.decl = decl
         self._serialize = not thread_safe
         self.reactor = reactor
@@ -88,7 +102,9 @@ class Accumulator:
         capacity = _int_setting(decl, "capacity", -1) if kind is AccumulatorKind.STATE else -1
         self._window: deque[bytes] = deque(maxlen=capacity if capacity > 0 else None)
         self._batch: list[bytes] = []
-        self._max_batch = _int_setting(decl, "max_buffer_size", 100) if kind is AccumulatorKind.BATCH else 0
+        self._max_batch = (
+            _int_setting(decl, "max_buffer_size", 100) if kind is AccumulatorKind.BATCH else 0
+        )
         self._flush_every = _int_setting(decl, "flush_interval_ms", 1000) / 1000.0
         self._poll_every = _int_setting(decl, "interval_ms", 5000) / 1000.0
         self._last_flush = self._last_poll = time.monotonic()
@@ -147,16 +163,23 @@ class Accumulator:
         """Time-driven work: batch flush intervals and polling."""
         if self.decl.kind is AccumulatorKind.BATCH and now - self._last_flush >= self._flush_every:
             return self.flush()
-        if self.decl.kind is AccumulatorKind.POLLING and self._fn is not None and \
-                now - self._last_poll >= self._poll_every:
+        if (
+            self.decl.kind is AccumulatorKind.POLLING
+            and self._fn is not None
+            and now - self._last_poll >= self._poll_every
+        ):
             self._last_poll = now
             try:
                 out = self._call([])
             except PluginCallError as exc:
                 self.errors_total += 1
                 self.last_error = str(exc)
-                log.warning("accumulator_poll_failed", accumulator=self.name,
-                            package=self.package, error=str(exc))
+                log.warning(
+                    "accumulator_poll_failed",
+                    accumulator=self.name,
+                    package=self.package,
+                    error=str(exc),
+                )
                 return []
             if out.strip() in (b"", b"null"):
                 return []
@@ -195,9 +218,15 @@ class Reactor:
     All state changes happen under ``lock``; graphs run on the caller's thread.
     """
 
-    def __init__(self, decl: ReactorDecl, package: str, tenant: str,
-                 accumulators: dict[str, Accumulator], observer: Observer,
-                 keep_outputs: int = 100) -> None:
+    def __init__(
+        self,
+        decl: ReactorDecl,
+        package: str,
+        tenant: str,
+        accumulators: dict[str, Accumulator],
+        observer: Observer,
+        keep_outputs: int = 100,
+    ) -> None:
         self.decl = decl
         self.package = package
         self.tenant = tenant
@@ -223,7 +252,8 @@ class Reactor:
             if new not in _ALLOWED[self.state]:
                 raise StateError(
                     f"reactor '{self.decl.name}' cannot go from {self.state.value} to {new.value}",
-                    tenant=self.tenant, reactor=self.decl.name,
+                    tenant=self.tenant,
+                    reactor=self.decl.name,
                 )
             self.state = new
 
@@ -245,8 +275,9 @@ class Reactor:
 
     def bind(self, graph: str, package: str, executor: GraphExecutor) -> None:
         with self.lock:
-            self.subscribers[graph] = Subscriber(graph, package, executor,
-                                                 deque(maxlen=self.keep_outputs))
+            self.subscribers[graph] = Subscriber(
+                graph, package, executor, deque(maxlen=self.keep_outputs)
+            )
 
     def unbind(self, graph: str) -> None:
         with self.lock:
@@ -259,8 +290,11 @@ class Reactor:
         acc = self.accumulators[accumulator]
         with self.lock:
             if self.state is ReactorState.STOPPED:
-                raise StateError(f"reactor '{self.decl.name}' is stopped",
-                                 tenant=self.tenant, reactor=self.decl.name)
+                raise StateError(
+                    f"reactor '{self.decl.name}' is stopped",
+                    tenant=self.tenant,
+                    reactor=self.decl.name,
+                )
             try:
                 for event in events:
                     for boundary in acc.ingest(event):
@@ -298,7 +332,7 @@ class Reactor:
         fires = 0
         if not self._sequential:
             hit = self._dirty & self._criteria
-            if (hit if self._any else hit == self._criteria):
+            if hit if self._any else hit == self._criteria:
                 self._fire()
                 fires += 1
             return fires
@@ -325,14 +359,18 @@ class Reactor:
         """Force a fire now (``force_fire``), or replace the cache first (``fire_with``)."""
         with self.lock:
             if self.state is ReactorState.STOPPED:
-                raise StateError(f"reactor '{self.decl.name}' is stopped",
-                                 tenant=self.tenant, reactor=self.decl.name)
+                raise StateError(
+                    f"reactor '{self.decl.name}' is stopped",
+                    tenant=self.tenant,
+                    reactor=self.decl.name,
+                )
             for name, value in (inputs or {}).items():
                 if name not in self.cache:
                     raise InvalidInputError(
                         f"reactor '{self.decl.name}' has no accumulator '{name}' "
                         f"(it has {list(self.decl.accumulators)})",
-                        tenant=self.tenant, reactor=self.decl.name,
+                        tenant=self.tenant,
+                        reactor=self.decl.name,
                     )
                 self.cache[name] = value
             return self._fire()
@@ -352,8 +390,14 @@ class Reactor:
                 sub.ok_total += 1
             else:
                 sub.failed_total += 1
-                log.warning("graph_failed", tenant=self.tenant, package=sub.package,
-                            graph=sub.graph, reactor=self.decl.name, error=run.error)
+                log.warning(
+                    "graph_failed",
+                    tenant=self.tenant,
+                    package=sub.package,
+                    graph=sub.graph,
+                    reactor=self.decl.name,
+                    error=run.error,
+                )
             self.observer.graph_finished(self.tenant, run)
             runs.append(run)
         duration = time.perf_counter() - t0
@@ -367,8 +411,9 @@ class Reactor:
             return {
                 "reactor": self.decl.name,
                 "state": self.state.value,
-                "cache": {k: (orjson.loads(v) if v is not None else None)
-                          for k, v in self.cache.items()},
+                "cache": {
+                    k: (orjson.loads(v) if v is not None else None) for k, v in self.cache.items()
+                },
                 "dirty": sorted(self._dirty),
                 "queued": len(self._queue) + sum(len(q) for q in self._queues.values()),
                 "fires": self.stats.fires,

@@ -16,7 +16,8 @@ from .types import GraphDecl, PackageDecl, ReactorDecl
 def guard_message(reactor: str, subscribers: list[str]) -> str:
     """The bound-subscriber guard's exact text."""
     listed = "[" + ", ".join(f"'{s}'" for s in subscribers) + "]"
-    return f"reactor '{reactor}' has {len(subscribers)} bound subscriber(s): {listed}; unbind them first"
+    count = len(subscribers)
+    return f"reactor '{reactor}' has {count} bound subscriber(s): {listed}; unbind them first"
 
 
 def not_loaded_message(graph: str, reactor: str) -> str:
@@ -38,7 +39,9 @@ class Registry:
     tenant: str
     reactors: dict[str, _Reactor] = field(default_factory=dict)
     accumulators: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (pkg, reactor)
-    graphs: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (pkg, reactor)
+    graphs: dict[str, tuple[str, str | None]] = field(
+        default_factory=dict
+    )  # name -> (pkg, reactor)
 
     # ------------------------------------------------------------------ queries
 

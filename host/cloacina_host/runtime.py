@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,15 @@ def encode_event(event: Any, where: str) -> bytes:
 class Runtime:
     """One tenant's loaded packages, reactors and graphs."""
 
-    def __init__(self, tenant: str, *, observer: Observer | None = None,
-                 keep_outputs: int = 100, scratch_dir: Path | None = None,
-                 use_fused: bool = True) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        *,
+        observer: Observer | None = None,
+        keep_outputs: int = 100,
+        scratch_dir: Path | None = None,
+        use_fused: bool = True,
+    ) -> None:
         self.tenant = tenant
         self.registry = Registry(tenant)
         self.observer: Observer = observer or NullObserver()
@@ -185,8 +192,13 @@ class Runtime:
         except BaseException:
             plugin.close()
             raise
-        self._log.info("package_loaded", package=plugin.name, version=plugin.decl.version,
-                       reactors=record.reactors, graphs=[g.name for g in plugin.decl.graphs])
+        self._log.info(
+            "package_loaded",
+            package=plugin.name,
+            version=plugin.decl.version,
+            reactors=record.reactors,
+            graphs=[g.name for g in plugin.decl.graphs],
+        )
         return plugin.decl
 
     def _check_load(self, plugin: loader.Plugin) -> None:
@@ -196,7 +208,8 @@ class Runtime:
             raise LoadError(
                 f"package '{decl.name}' is already loaded in tenant '{self.tenant}' "
                 f"(version {existing}); unload it first",
-                tenant=self.tenant, package=decl.name,
+                tenant=self.tenant,
+                package=decl.name,
             )
         self.registry.check_names(decl)
         own = {r.name: r for r in decl.reactors}
@@ -205,8 +218,13 @@ class Runtime:
                 try:
                     self.registry.check_binding(decl.name, graph, own)
                 except CloacinaError as exc:
-                    self._log.warning("bind_failed", package=decl.name, graph=graph.name,
-                                      reactor=graph.trigger_reactor, error=str(exc))
+                    self._log.warning(
+                        "bind_failed",
+                        package=decl.name,
+                        graph=graph.name,
+                        reactor=graph.trigger_reactor,
+                        error=str(exc),
+                    )
                     raise
 
     def _apply(self, record: LoadRecord) -> None:
@@ -216,11 +234,17 @@ class Runtime:
             for number, title in STEPS:
                 did = self._step(number, record, undo)
                 if did:
-                    self._log.info("load_step", package=decl.name, step=number, title=title,
-                                   names=did)
+                    self._log.info(
+                        "load_step", package=decl.name, step=number, title=title, names=did
+                    )
                 else:
-                    self._log.debug("load_step_skipped", package=decl.name, step=number,
-                                    title=title, reason="nothing declared")
+                    self._log.debug(
+                        "load_step_skipped",
+                        package=decl.name,
+                        step=number,
+                        title=title,
+                        reason="nothing declared",
+                    )
             self._records[decl.name] = record
             record.move(PackageState.LOADED)
         except BaseException:
@@ -235,27 +259,32 @@ class Runtime:
         if number == 3:
             for r in decl.reactors:
                 accs = {
-                    a: Accumulator(plugin.accumulator(a), r.name, decl.name, plugin.lib,
-                                   plugin.lib.functions.accumulators.get(a),
-                                   thread_safe=decl.thread_safe)
+                    a: Accumulator(
+                        plugin.accumulator(a),
+                        r.name,
+                        decl.name,
+                        plugin.lib,
+                        plugin.lib.functions.accumulators.get(a),
+                        thread_safe=decl.thread_safe,
+                    )
                     for a in r.accumulators
                 }
-                reactor = Reactor(r, decl.name, self.tenant, accs, self.observer,
-                                  self.keep_outputs)
+                reactor = Reactor(r, decl.name, self.tenant, accs, self.observer, self.keep_outputs)
                 self._reactors[r.name] = reactor
                 self._by_accumulator.update(dict.fromkeys(r.accumulators, reactor))
                 self.registry.add_reactor(decl.name, r)
                 record.reactors.append(r.name)
                 record.accumulators.extend(r.accumulators)
-                undo.append(lambda r=r: self._drop_reactor(r.name))
+                undo.append(partial(self._drop_reactor, r.name))
             return list(record.reactors)
         if number == 4:
             for g in self._graphs(decl, bound=False):
                 self.registry.add_graph(decl.name, g)
                 self._triggerless[g.name] = _TriggerLess(
-                    decl.name, self._executor(plugin, g), deque(maxlen=self.keep_outputs))
+                    decl.name, self._executor(plugin, g), deque(maxlen=self.keep_outputs)
+                )
                 record.triggerless.append(g.name)
-                undo.append(lambda g=g: self._drop_triggerless(g.name))
+                undo.append(partial(self._drop_triggerless, g.name))
             return list(record.triggerless)
         if number == 5:
             for g in self._graphs(decl, bound=True):
@@ -265,10 +294,14 @@ class Runtime:
                 self.registry.add_graph(decl.name, g)
                 self._reactors[reactor_name].bind(g.name, decl.name, executor)
                 record.bound.append((g.name, reactor_name))
-                undo.append(lambda g=g: self._unbind(g.name))
-                self._log.info("graph_bound", package=decl.name, graph=g.name,
-                               reactor=reactor_name,
-                               reactor_package=self.registry.owner_of_reactor(reactor_name))
+                undo.append(partial(self._unbind, g.name))
+                self._log.info(
+                    "graph_bound",
+                    package=decl.name,
+                    graph=g.name,
+                    reactor=reactor_name,
+                    reactor_package=self.registry.owner_of_reactor(reactor_name),
+                )
             return [g for g, _ in record.bound]
         return []  # steps 1, 2 and 6: ABI 1 declares no cron/poll triggers or workflows
 
@@ -277,8 +310,13 @@ class Runtime:
         return [g for g in decl.graphs if (g.trigger_reactor is not None) == bound]
 
     def _executor(self, plugin: loader.Plugin, graph: GraphDecl) -> GraphExecutor:
-        return GraphExecutor(plugin.plans[graph.name], plugin.lib, plugin.name,
-                             thread_safe=plugin.decl.thread_safe, use_fused=self.use_fused)
+        return GraphExecutor(
+            plugin.plans[graph.name],
+            plugin.lib,
+            plugin.name,
+            thread_safe=plugin.decl.thread_safe,
+            use_fused=self.use_fused,
+        )
 
     # ------------------------------------------------------------------ unload
 
@@ -290,13 +328,15 @@ class Runtime:
             if record is None:
                 raise NotFoundError(
                     f"package '{package}' is not loaded in tenant '{self.tenant}'",
-                    tenant=self.tenant, package=package,
+                    tenant=self.tenant,
+                    package=package,
                 )
             try:
                 self.registry.check_teardown(package, record.reactors)
             except GuardError as exc:
-                self._log.warning("unload_refused", package=package, reactors=record.reactors,
-                                  error=str(exc))
+                self._log.warning(
+                    "unload_refused", package=package, reactors=record.reactors, error=str(exc)
+                )
                 raise
             record.move(PackageState.UNLOADING)
             unbound: dict[str, int] = {}
@@ -312,8 +352,9 @@ class Runtime:
             del self._records[package]
             record.move(PackageState.UNLOADED)
         report = UnloadReport(package, unbound, tuple(record.reactors))
-        self._log.info("package_unloaded", package=package, unbound=unbound,
-                       torn_down=list(report.torn_down))
+        self._log.info(
+            "package_unloaded", package=package, unbound=unbound, torn_down=list(report.torn_down)
+        )
         return report
 
     def _unbind(self, graph: str) -> None:
@@ -350,7 +391,8 @@ class Runtime:
         if reactor is None:
             raise NotFoundError(
                 f"accumulator '{accumulator}' is not loaded in tenant '{self.tenant}'",
-                tenant=self.tenant, accumulator=accumulator,
+                tenant=self.tenant,
+                accumulator=accumulator,
             )
         return reactor
 
@@ -369,8 +411,11 @@ class Runtime:
     def reactor(self, name: str) -> Reactor:
         reactor = self._reactors.get(name)
         if reactor is None:
-            raise NotFoundError(f"reactor '{name}' is not loaded in tenant '{self.tenant}'",
-                                tenant=self.tenant, reactor=name)
+            raise NotFoundError(
+                f"reactor '{name}' is not loaded in tenant '{self.tenant}'",
+                tenant=self.tenant,
+                reactor=name,
+            )
         return reactor
 
     def fire(self, reactor: str, inputs: dict[str, Any] | None = None) -> list[GraphRun]:
@@ -384,7 +429,8 @@ class Runtime:
         if entry is None:
             raise NotFoundError(
                 f"trigger-less graph '{graph}' is not loaded in tenant '{self.tenant}'",
-                tenant=self.tenant, graph=graph,
+                tenant=self.tenant,
+                graph=graph,
             )
         snapshot = {k: encode_event(v, f"input '{k}'") for k, v in (inputs or {}).items()}
         run = timed_run(entry.executor, snapshot, None, len(entry.runs) + 1)
@@ -414,8 +460,11 @@ class Runtime:
         elif graph in self._triggerless:
             runs = self._triggerless[graph].runs
         if runs is None:
-            raise NotFoundError(f"graph '{graph}' is not loaded in tenant '{self.tenant}'",
-                                tenant=self.tenant, graph=graph)
+            raise NotFoundError(
+                f"graph '{graph}' is not loaded in tenant '{self.tenant}'",
+                tenant=self.tenant,
+                graph=graph,
+            )
         items = list(runs)
         return items[-last:] if last else items
 
@@ -445,8 +494,9 @@ class Runtime:
 class Host:
     """All tenants' runtimes in one process."""
 
-    def __init__(self, *, observer: Observer | None = None, keep_outputs: int = 100,
-                 use_fused: bool = True) -> None:
+    def __init__(
+        self, *, observer: Observer | None = None, keep_outputs: int = 100, use_fused: bool = True
+    ) -> None:
         self.observer = observer
         self.keep_outputs = keep_outputs
         self.use_fused = use_fused
@@ -458,8 +508,12 @@ class Host:
         with self._lock:
             rt = self._runtimes.get(tenant)
             if rt is None:
-                rt = Runtime(tenant, observer=self.observer, keep_outputs=self.keep_outputs,
-                             use_fused=self.use_fused)
+                rt = Runtime(
+                    tenant,
+                    observer=self.observer,
+                    keep_outputs=self.keep_outputs,
+                    use_fused=self.use_fused,
+                )
                 self._runtimes[tenant] = rt
             return rt
 
