@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "probe": 6,
     "server": 7,
     "cli": 7,
-    "demo": 7,
+    "demo": 6,
     "__init__": 8,
     "__main__": 8,
 }
@@ -50,8 +50,10 @@ def imports(path: Path) -> set[str]:
             if node.level:  # relative: from .x import y / from . import x
                 if node.module:
                     found.add("." + node.module.split(".")[0])
-                else:
-                    found.update("." + a.name for a in node.names)
+                else:  # only names that are modules of the package
+                    found.update(
+                        "." + a.name for a in node.names if (PKG / f"{a.name}.py").exists()
+                    )
             elif node.module:
                 found.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):

@@ -642,6 +642,8 @@ def _read_stream(raw: IO[bytes], compressed_size: int, limits: Limits) -> Packag
     library_name: str | None = None
     library: bytes | None = None
     inflater = _CountingInflater(raw, compressed_size, limits)
+    # Where a corrupt stream broke, so its error can name the member.
+    where = "before any member could be read"
     try:
         with tarfile.open(fileobj=inflater, mode="r|") as tar:
             seen: set[str] = set()
@@ -653,6 +655,7 @@ def _read_stream(raw: IO[bytes], compressed_size: int, limits: Limits) -> Packag
                         member=member.name,
                     )
                 seen.add(member.name)
+                where = f"while reading member {_short(member.name)}"
                 if member.name == MANIFEST_NAME:
                     manifest_bytes = _read_member(tar, member, limits.max_manifest_bytes)
                 elif library_name is None:
@@ -665,13 +668,15 @@ def _read_stream(raw: IO[bytes], compressed_size: int, limits: Limits) -> Packag
                         f"{MANIFEST_NAME} and one library",
                         member=member.name,
                     )
+                where = f"after member {_short(member.name)}"
         # Read to the end: this checks the gzip CRC and length, and catches a truncated
         # stream or data hidden after the tar's end-of-archive marker.
+        where = "after the end of the tar"
         while rest := inflater.read(_READ_CHUNK):
             if rest.strip(b"\0"):
                 raise PackageError("archive has unexpected data after the end of the tar")
     except (tarfile.TarError, EOFError, OSError, zlib.error, ValueError, UnicodeError) as exc:
-        raise PackageError(f"archive is truncated or corrupt: {exc}") from None
+        raise PackageError(f"archive is truncated or corrupt ({where}): {exc}") from None
     finally:
         inflater.close()
 

@@ -1,0 +1,32 @@
+# The two front-door commands are `make demo` (the tutorial end to end) and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+PY := .venv/bin/python
+BUILD := build/examples
+
+.PHONY: setup demo test bench c-examples clean
+
+setup:
+	@scripts/setup.sh
+
+c-examples: setup
+	@cmake -S plugins/examples/c -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) --parallel 2
+
+## The main job: the tutorial's scenario with the compiled example plugins.
+demo: c-examples
+	@.venv/bin/cloacinactl demo \
+	  --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
+
+## Every test: Python (C and Rust plugins built once per session), mypy, ruff, cargo.
+test: setup
+	@if [ -x plugins/rust-ci.sh ]; then plugins/rust-ci.sh; fi
+	@$(PY) -m pytest -q
+
+bench: c-examples
+	@$(PY) benchmarks/bench_pipeline.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
+
+clean:
+	rm -rf build .venv plugins/target

@@ -1,0 +1,5 @@
+"""``python -m cloacina_host`` is ``cloacinactl``."""
+
+from .cli import main
+
+main()
