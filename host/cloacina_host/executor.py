@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -17,9 +17,12 @@ from .types import Status
 _NULL_JSON = b"null"
 
 
-@dataclass(frozen=True)
-class GraphRun:
-    """One execution of a graph: its terminal outputs, or the error that stopped it."""
+class GraphRun(NamedTuple):
+    """One execution of a graph: its terminal outputs, or the error that stopped it.
+
+    (A NamedTuple rather than a frozen dataclass: one is made per fire per graph, on
+    the hot path, and tuples are several times cheaper to build.)
+    """
 
     graph: str
     reactor: str | None
@@ -78,7 +81,6 @@ class GraphExecutor:
         lib: ffi.NativeLibrary,
         package: str,
         *,
-        thread_safe: bool,
         use_fused: bool = True,
         max_output: int = ffi.DEFAULT_MAX_OUTPUT,
     ) -> None:
@@ -86,7 +88,6 @@ class GraphExecutor:
         self.lib = lib
         self.package = package
         self.max_output = max_output
-        self._serialize = not thread_safe
         name = plan.name
         order = {node: i for i, node in enumerate(plan.order)}
         steps = []
@@ -116,11 +117,12 @@ class GraphExecutor:
 
     def run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
         """Run the graph; returns ``{terminal: output}``; raises PluginCallError on failure."""
-        with self.lib.lease():
-            if self._serialize:
-                with self.lib.call_lock:
-                    return self._run(snapshot)
+        lib = self.lib
+        lib.enter()
+        try:
             return self._run(snapshot)
+        finally:
+            lib.exit()
 
     def _run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
         ctx = self.lib.ctx
@@ -185,10 +187,17 @@ class GraphExecutor:
 
 
 def timed_run(
-    executor: GraphExecutor, snapshot: Mapping[str, bytes | None], reactor: str | None, fire: int
+    executor: GraphExecutor,
+    snapshot: Mapping[str, bytes | None],
+    reactor: str | None,
+    fire: int,
+    started: float | None = None,
 ) -> GraphRun:
-    """Run and capture the outcome as a :class:`GraphRun` (never raises a plugin error)."""
-    started = time.time()
+    """Run and capture the outcome as a :class:`GraphRun` (never raises a plugin error).
+
+    ``started`` is the wall-clock start (taken now when not given)."""
+    if started is None:
+        started = time.time()
     t0 = time.perf_counter()
     try:
         outputs: dict[str, Any] | None = executor.run(snapshot)

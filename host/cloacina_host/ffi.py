@@ -14,8 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -123,18 +122,16 @@ def _take_output(out: Any, max_output: int) -> tuple[bytes, int]:
 
     Returns the bytes (empty when the plugin wrote nothing) and the length the
     plugin claimed; bytes are not copied when the claim exceeds ``max_output``.
+    The buffer is zeroed afterwards, ready for the next call.
     """
-    length = int(out.len)
-    data = b""
-    if out.data != _NULL and 0 < length <= max_output:
-        data = ffi.buffer(out.data, length)[:]
-    if out.release != _NULL:
-        out.release(out)
-    out.data = _NULL
-    out.len = 0
-    out.release = _NULL
-    out.private_data = _NULL
-    return data, length
+    length = out.len
+    data = out.data
+    copied = _buffer(data, length)[:] if data != _NULL and 0 < length <= max_output else b""
+    release = out.release
+    if release != _NULL:
+        release(out)
+    out[0] = _ZERO_BUFFER[0]
+    return copied, int(length)
 
 
 def _check(status: int, data: bytes, length: int, site: CallSite, max_output: int) -> bytes:
@@ -166,6 +163,15 @@ class _Scratch(threading.local):
 
 
 _scratch = _Scratch()
+_buffer = ffi.buffer
+_ZERO_BUFFER = ffi.new("cloacina_buffer *")
+_U8 = ffi.typeof("uint8_t[]")
+_from_buffer = ffi._backend.from_buffer  # ffi.from_buffer minus its per-call type lookup
+
+
+def as_slice_data(data: bytes) -> Any:
+    """A cdata view of ``data`` that can sit in a cloacina_slice (no copy)."""
+    return _from_buffer(_U8, data, False)
 
 
 def call(
@@ -182,16 +188,14 @@ def call(
         scratch.cap = max(n, scratch.cap * 2)
         scratch.slices = ffi.new("cloacina_slice[]", scratch.cap)
     slices = scratch.slices
-    keep = []
-    for i, data in enumerate(inputs):
-        buf = ffi.from_buffer("uint8_t[]", data)
-        keep.append(buf)
-        slices[i].ptr = buf
-        slices[i].len = len(data)
+    keep = [_from_buffer(_U8, data, False) for data in inputs]  # alive until the call returns
+    for i in range(n):
+        slices[i] = (keep[i], len(inputs[i]))
     out = scratch.out
     status = fn(ctx, slices, n, out)
     data, length = _take_output(out, max_output)
-    del keep
+    if status == 0 and length <= max_output:
+        return data
     return _check(status, data, length, site, max_output)
 
 
@@ -215,7 +219,7 @@ class NativeLibrary:
     glibc hands back the already-loaded object for a path or inode it has seen,
     so each load copies the file to a fresh path first; the copy is unlinked
     right after ``dlopen`` (the mapping stays valid). ``close`` waits for calls
-    in flight (leases), runs the plugin's shutdown hook, then ``dlclose``\\ s.
+    in flight (:meth:`enter`/:meth:`exit`), runs the plugin's shutdown hook, then ``dlclose``\\ s.
     """
 
     def __init__(self, path: Path, *, scratch_dir: Path | None = None) -> None:
@@ -234,12 +238,14 @@ class NativeLibrary:
                 raise LoadError(f"cannot open library '{self.path}': {exc}") from exc
         finally:
             os.unlink(copy)
-        self._lock = threading.Condition()
+        self._mutex = threading.Lock()
+        self._idle = threading.Event()
         self._leases = 0
         self._closed = False
         self.ctx: Any = _NULL
         self.functions = Functions()
-        #: Serializes calls into libraries that are not thread-safe.
+        #: Serializes calls into libraries that are not thread-safe (set after reading flags).
+        self.serialize = True
         self.call_lock = threading.Lock()
 
     def entry(self) -> Any:
@@ -252,29 +258,33 @@ class NativeLibrary:
             ) from exc
         return entry()
 
-    @contextmanager
-    def lease(self) -> Iterator[None]:
-        """Hold the library mapped for the duration of a call."""
-        with self._lock:
+    def enter(self) -> None:
+        """Start a call: keeps the library mapped (and serializes it unless thread-safe)."""
+        with self._mutex:
             if self._closed:
                 raise LoadError(f"library '{self.path}' is unloaded")
             self._leases += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._leases -= 1
-                if self._leases == 0:
-                    self._lock.notify_all()
+        if self.serialize:
+            self.call_lock.acquire()
+
+    def exit(self) -> None:
+        """End a call started with :meth:`enter`."""
+        if self.serialize:
+            self.call_lock.release()
+        with self._mutex:
+            self._leases -= 1
+            if self._closed and not self._leases:
+                self._idle.set()
 
     def close(self) -> None:
         """Wait for calls in flight, run shutdown, unmap. Idempotent."""
-        with self._lock:
+        with self._mutex:
             if self._closed:
                 return
             self._closed = True
-            while self._leases:
-                self._lock.wait()
+            busy = self._leases > 0
+        if busy:
+            self._idle.wait()
         try:
             if self.functions.shutdown is not None:
                 self.functions.shutdown(self.ctx)
@@ -300,6 +310,7 @@ def open_plugin(
         desc = lib.entry()
         decl, functions = read_descriptor(desc, str(path))
         lib.functions = functions
+        lib.serialize = not decl.thread_safe
         if functions.init is not None:
             _run_init(lib, decl, config or {})
         return lib, decl

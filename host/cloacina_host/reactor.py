@@ -84,11 +84,8 @@ class Accumulator:
         package: str,
         lib: ffi.NativeLibrary | None,
         fn: Any,
-        *,
-        thread_safe: bool = True,
     ) -> None:
         self.decl = decl
-        self._serialize = not thread_safe
         self.reactor = reactor
         self.package = package
         self._lib = lib
@@ -115,11 +112,12 @@ class Accumulator:
 
     def _call(self, inputs: list[bytes]) -> bytes:
         assert self._lib is not None
-        with self._lib.lease():
-            if self._serialize:
-                with self._lib.call_lock:
-                    return ffi.call(self._fn, self._lib.ctx, inputs, self._site)
-            return ffi.call(self._fn, self._lib.ctx, inputs, self._site)
+        lib = self._lib
+        lib.enter()
+        try:
+            return ffi.call(self._fn, lib.ctx, inputs, self._site)
+        finally:
+            lib.exit()
 
     def ingest(self, event: bytes) -> list[bytes]:
         """Boundaries produced by one event (none while a batch is filling)."""
@@ -232,6 +230,7 @@ class Reactor:
         self.tenant = tenant
         self.accumulators = accumulators
         self.observer = observer
+        self._observe = not isinstance(observer, NullObserver)
         self.keep_outputs = keep_outputs
         self.lock = threading.RLock()
         self.state = ReactorState.RUNNING
@@ -304,7 +303,8 @@ class Reactor:
                 raise
             finally:
                 fires = self._drain()
-            self.observer.accumulator_event(self.tenant, self.decl.name, acc.decl, True)
+            if self._observe:
+                self.observer.accumulator_event(self.tenant, self.decl.name, acc.decl, True)
             return fires
 
     def tick(self, now: float) -> int:
@@ -331,8 +331,8 @@ class Reactor:
             return 0
         fires = 0
         if not self._sequential:
-            hit = self._dirty & self._criteria
-            if hit if self._any else hit == self._criteria:
+            dirty = self._dirty
+            if not dirty.isdisjoint(self._criteria) if self._any else dirty >= self._criteria:
                 self._fire()
                 fires += 1
             return fires
@@ -379,12 +379,13 @@ class Reactor:
         t0 = time.perf_counter()
         snapshot = dict(self.cache)
         self._dirty.clear()
-        self.stats.fires += 1
-        fire_id = self.stats.fires
-        self.stats.last_fire_at = time.time()
+        stats = self.stats
+        stats.fires += 1
+        fire_id = stats.fires
+        stats.last_fire_at = time.time()
         runs = []
-        for sub in list(self.subscribers.values()):
-            run = timed_run(sub.executor, snapshot, self.decl.name, fire_id)
+        for sub in tuple(self.subscribers.values()):
+            run = timed_run(sub.executor, snapshot, self.decl.name, fire_id, stats.last_fire_at)
             sub.runs.append(run)
             if run.ok:
                 sub.ok_total += 1
@@ -398,11 +399,13 @@ class Reactor:
                     reactor=self.decl.name,
                     error=run.error,
                 )
-            self.observer.graph_finished(self.tenant, run)
+            if self._observe:
+                self.observer.graph_finished(self.tenant, run)
             runs.append(run)
         duration = time.perf_counter() - t0
-        self.stats.fire_seconds_total += duration
-        self.observer.reactor_fired(self.tenant, self.decl, duration, len(runs))
+        stats.fire_seconds_total += duration
+        if self._observe:
+            self.observer.reactor_fired(self.tenant, self.decl, duration, len(runs))
         return runs
 
     def state_snapshot(self) -> dict[str, Any]:

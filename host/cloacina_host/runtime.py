@@ -265,7 +265,6 @@ class Runtime:
                         decl.name,
                         plugin.lib,
                         plugin.lib.functions.accumulators.get(a),
-                        thread_safe=decl.thread_safe,
                     )
                     for a in r.accumulators
                 }
@@ -314,7 +313,6 @@ class Runtime:
             plugin.plans[graph.name],
             plugin.lib,
             plugin.name,
-            thread_safe=plugin.decl.thread_safe,
             use_fused=self.use_fused,
         )
 
