@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
 from cloacina_host import Host, log
 from cloacina_host.ffi import as_slice_data, ffi, open_plugin
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cloacina_host import Host, Runtime
 
 ROOT = Path(__file__).resolve().parents[1]

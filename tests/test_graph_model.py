@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cloacina_host.errors import (
     BindingError,
     DuplicateNameError,

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from cloacina_host.errors import PackageError
 from cloacina_host.packages import (
     Identity,
@@ -34,8 +37,6 @@ from cloacina_host.types import (
     PackageDecl,
     ReactorDecl,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 LIB_NAME = "libpricing_publisher.so"
 LIBRARY = b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 16

@@ -99,14 +99,24 @@ class Registry:
             if g.name in self.graphs:
                 owned("graph", g.name, self.graphs[g.name][0])
 
-    def check_binding(self, package: str, graph: GraphDecl, own: dict[str, ReactorDecl]) -> None:
+    def check_binding(
+        self,
+        package: str,
+        graph: GraphDecl,
+        own: dict[str, ReactorDecl],
+        *,
+        replacing: str | None = None,
+    ) -> None:
         """Refuse a reactor-bound graph whose reactor is absent or does not supply its inputs.
 
-        ``own`` holds the reactors of the graph's own package (loaded in step 3 before it).
+        ``own`` holds the reactors of the graph's own package (loaded in step 3 before it);
+        reactors of the package being replaced (``replacing``) do not count.
         """
         reactor = graph.trigger_reactor
         assert reactor is not None
-        decl = own.get(reactor) or self.reactor_decl(reactor)
+        decl = own.get(reactor)
+        if decl is None and self.owner_of_reactor(reactor) not in (None, replacing):
+            decl = self.reactor_decl(reactor)
         if decl is None:
             raise ReactorNotLoadedError(
                 not_loaded_message(graph.name, reactor),

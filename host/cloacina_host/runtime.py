@@ -40,6 +40,7 @@ import structlog
 from . import loader
 from .errors import (
     CloacinaError,
+    ContractChangedError,
     GuardError,
     InvalidInputError,
     LoadError,
@@ -48,7 +49,7 @@ from .errors import (
 )
 from .executor import GraphExecutor, GraphRun, timed_run
 from .reactor import Accumulator, NullObserver, Observer, Reactor
-from .registry import Registry
+from .registry import Registry, guard_message
 from .types import GraphDecl, PackageDecl
 
 log = structlog.get_logger("cloacina")
@@ -201,9 +202,9 @@ class Runtime:
         )
         return plugin.decl
 
-    def _check_load(self, plugin: loader.Plugin) -> None:
+    def _check_load(self, plugin: loader.Plugin, *, replacing: str | None = None) -> None:
         decl = plugin.decl
-        if decl.name in self._records:
+        if decl.name in self._records and decl.name != replacing:
             existing = self._records[decl.name].plugin.decl.version
             raise LoadError(
                 f"package '{decl.name}' is already loaded in tenant '{self.tenant}' "
@@ -211,12 +212,12 @@ class Runtime:
                 tenant=self.tenant,
                 package=decl.name,
             )
-        self.registry.check_names(decl)
+        self.registry.check_names(decl, replacing=replacing)
         own = {r.name: r for r in decl.reactors}
         for graph in decl.graphs:
             if graph.trigger_reactor is not None:
                 try:
-                    self.registry.check_binding(decl.name, graph, own)
+                    self.registry.check_binding(decl.name, graph, own, replacing=replacing)
                 except CloacinaError as exc:
                     self._log.warning(
                         "bind_failed",
@@ -336,24 +337,122 @@ class Runtime:
                     "unload_refused", package=package, reactors=record.reactors, error=str(exc)
                 )
                 raise
-            record.move(PackageState.UNLOADING)
-            unbound: dict[str, int] = {}
-            for graph, reactor in reversed(record.bound):
-                self._unbind(graph)
-                if reactor not in record.reactors:
-                    unbound[reactor] = len(self.registry.subscribers(reactor))
-            for graph in reversed(record.triggerless):
-                self._drop_triggerless(graph)
-            for reactor in reversed(record.reactors):
-                self._drop_reactor(reactor)
+            unbound = self._teardown(record)
             record.plugin.close()
-            del self._records[package]
             record.move(PackageState.UNLOADED)
         report = UnloadReport(package, unbound, tuple(record.reactors))
         self._log.info(
             "package_unloaded", package=package, unbound=unbound, torn_down=list(report.torn_down)
         )
         return report
+
+    def replace(self, path: str | Path, *, config: dict[str, Any] | None = None) -> PackageDecl:
+        """Hot-replace a loaded package with another version from a new library copy.
+
+        Graphs of other packages bound to the package's reactors stay bound when the new
+        version declares those reactors with the same contract (accumulators, criteria,
+        strategy); a changed or missing contract is refused while they are bound, and the
+        old version keeps running. The reactors' caches carry over.
+        """
+        plugin = loader.open_plugin(Path(path), config=config, scratch_dir=self._scratch)
+        try:
+            with self._lock:
+                old = self._records.get(plugin.name)
+                if old is None:
+                    raise NotFoundError(
+                        f"package '{plugin.name}' is not loaded in tenant '{self.tenant}'; "
+                        "load it instead of replacing it",
+                        tenant=self.tenant,
+                        package=plugin.name,
+                    )
+                kept = self._check_contracts(old, plugin)
+                self._check_load(plugin, replacing=old.name)
+                self._swap(old, plugin, kept)
+        except CloacinaError as exc:
+            plugin.close()
+            self._log.warning("replace_failed", package=plugin.name, error=str(exc))
+            raise
+        except BaseException:
+            plugin.close()
+            raise
+        self._log.info(
+            "package_replaced",
+            package=plugin.name,
+            old_version=old.plugin.decl.version,
+            version=plugin.decl.version,
+            kept_bound=sorted(kept),
+        )
+        return plugin.decl
+
+    def _check_contracts(self, old: LoadRecord, new: loader.Plugin) -> dict[str, list[str]]:
+        """Reactors of ``old`` with foreign subscribers, which ``new`` must keep unchanged."""
+        kept: dict[str, list[str]] = {}
+        new_reactors = {r.name: r for r in new.decl.reactors}
+        for name in old.reactors:
+            foreign = self.registry.foreign_subscribers(name, old.name)
+            if not foreign:
+                continue
+            before = self.registry.reactor_decl(name)
+            after = new_reactors.get(name)
+            if after is None or before is None or after.contract() != before.contract():
+                change = (
+                    "no longer declares it"
+                    if after is None
+                    else f"changes its contract from {before.to_dict() if before else None} "
+                    f"to {after.to_dict()}"
+                )
+                raise ContractChangedError(
+                    f"cannot replace package '{old.name}' with version {new.decl.version}: "
+                    f"the new version {change}, and " + guard_message(name, foreign),
+                    tenant=self.tenant,
+                    package=old.name,
+                    reactor=name,
+                )
+            kept[name] = foreign
+        return kept
+
+    def _swap(self, old: LoadRecord, new: loader.Plugin, kept: dict[str, list[str]]) -> None:
+        saved = {
+            name: (
+                dict(self._reactors[name].cache),
+                {g: self._reactors[name].subscribers[g] for g in graphs},
+            )
+            for name, graphs in kept.items()
+        }
+        self._teardown(old)
+        try:
+            self._apply(LoadRecord(new))
+        except BaseException:
+            self._apply(LoadRecord(old.plugin))  # put the old version back
+            self._reattach(saved)
+            raise
+        self._reattach(saved)
+        old.plugin.close()
+        old.move(PackageState.UNLOADED)
+
+    def _reattach(self, saved: dict[str, tuple[dict[str, bytes | None], dict[str, Any]]]) -> None:
+        for name, (cache, subscribers) in saved.items():
+            reactor = self._reactors[name]
+            reactor.cache.update(cache)
+            for graph, sub in subscribers.items():
+                reactor.subscribers[graph] = sub
+                self.registry.reactors[name].subscribers[graph] = sub.package
+
+    def _teardown(self, record: LoadRecord) -> dict[str, int]:
+        """Undo a package's load steps (6 -> 1) without closing its library; returns the
+        remaining subscriber count of each foreign reactor it unbound from."""
+        record.move(PackageState.UNLOADING)
+        unbound: dict[str, int] = {}
+        for graph, reactor in reversed(record.bound):
+            self._unbind(graph)
+            if reactor not in record.reactors:
+                unbound[reactor] = len(self.registry.subscribers(reactor))
+        for graph in reversed(record.triggerless):
+            self._drop_triggerless(graph)
+        for reactor in reversed(record.reactors):
+            self._drop_reactor(reactor)
+        del self._records[record.name]
+        return unbound
 
     def _unbind(self, graph: str) -> None:
         reactor = self.registry.remove_graph(graph)

@@ -4,6 +4,14 @@
 #define CLOACINA_SDK_CJSON
 #include "cloacina_sdk.h"
 
+/* Overridable so tests can build other versions of the same package. */
+#ifndef PUBLISHER_VERSION
+#define PUBLISHER_VERSION "0.1.0"
+#endif
+#ifndef PUBLISHER_CRITERIA
+#define PUBLISHER_CRITERIA CLOACINA_WHEN_ANY
+#endif
+
 static int32_t require_price(const char *accumulator, const cloacina_slice *inputs,
                              uint64_t n_inputs, cloacina_buffer *out) {
     cJSON *event = cloacina_input_json(inputs, n_inputs, 0);
@@ -25,9 +33,9 @@ CLOACINA_NODE_FN(normalized_prices) {
     return require_price("normalized_prices", inputs, n_inputs, out);
 }
 
-CLOACINA_PACKAGE("pricing-publisher", "0.1.0", CLOACINA_FLAG_THREAD_SAFE,
+CLOACINA_PACKAGE("pricing-publisher", PUBLISHER_VERSION, CLOACINA_FLAG_THREAD_SAFE,
     CLOACINA_REACTORS(
-        CLOACINA_REACTOR("PriceReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST,
+        CLOACINA_REACTOR("PriceReactor", PUBLISHER_CRITERIA, CLOACINA_LATEST,
                          CLOACINA_LIST("raw_prices", "normalized_prices"),
                          CLOACINA_LIST("raw_prices", "normalized_prices"))),
     CLOACINA_ACCUMULATORS(
