@@ -1,0 +1,11 @@
+use cloacina_workflow::*;
+
+#[computation_graph(
+    trigger = schedule("*/5 * * * *"),
+    graph = { tick: {} },
+)]
+pub mod ticking {
+    pub fn tick() -> u32 { 1 }
+}
+
+fn main() {}
