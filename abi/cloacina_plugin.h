@@ -68,6 +68,8 @@ extern "C" {
 #define CLOACINA_ACC_BATCH 1              /* config {"max_buffer_size": N, "flush_interval_ms": N} -> JSON array */
 #define CLOACINA_ACC_STATE 2              /* config {"capacity": N} (-1 = unbounded) -> JSON array window */
 #define CLOACINA_ACC_POLLING 3            /* config {"interval_ms": N}; `fn` is called with no inputs */
+/* Every config key is optional; the host's defaults are max_buffer_size 100,
+ * flush_interval_ms 1000, capacity -1, interval_ms 5000. */
 
 /* Reactor criteria. */
 #define CLOACINA_WHEN_ANY 0               /* fire when any criteria accumulator has a new boundary */
@@ -107,7 +109,8 @@ typedef int32_t (*cloacina_call_fn)(void *ctx, const cloacina_slice *inputs,
                                     uint64_t n_inputs, cloacina_buffer *out);
 
 /* One branch of a routing node: when the node returns {"<variant>": inner},
- * only `target` runs, with `inner`. Frozen: this struct never grows. */
+ * only `target` runs, with `inner`; a bare string "<variant>" (serde's unit
+ * variant) routes the same way with inner = null. Frozen: never grows. */
 typedef struct cloacina_route {
     const char *variant;
     const char *target;
@@ -191,7 +194,8 @@ typedef struct cloacina_plugin_descriptor {
     void (*shutdown)(void *ctx);
 } cloacina_plugin_descriptor;
 
-/* The one exported symbol. Must be cheap and side-effect free. */
+/* The one exported symbol. Must be cheap and side-effect free. It may return
+ * NULL when the plugin cannot describe itself; the host then refuses the load. */
 const cloacina_plugin_descriptor *cloacina_plugin_entry(void);
 
 /* CLOACINA_CDEF_END */

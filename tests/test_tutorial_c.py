@@ -132,6 +132,8 @@ def test_routing_takes_one_branch(multi: Runtime) -> None:
     assert multi.outputs("router")[-1].outputs == {"alert": {"value": 50}}
     multi.push("level", {"value": 1})
     assert multi.outputs("router")[-1].outputs == {"note": {"value": 1}}
+    # a bare string is a unit variant: its route runs with null
+    assert multi.outputs("unit_router")[-1].outputs == {"quiet": None}
 
 
 def test_fan_out_and_fan_in(multi: Runtime) -> None:

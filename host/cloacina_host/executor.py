@@ -161,14 +161,18 @@ class GraphExecutor:
             out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
             value = _decode(out, step.site)
             if step.routes is not None:
-                if not isinstance(value, dict) or len(value) != 1:
+                if isinstance(value, str):  # serde's encoding of a unit variant: "Variant"
+                    variant, inner = value, None
+                elif isinstance(value, dict) and len(value) == 1:
+                    ((variant, inner),) = value.items()
+                else:
                     raise PluginCallError(
                         f"{step.site.what} in package '{self.package}' is a routing node but "
-                        f'returned {out[:80]!r}; expected a one-key object {{"Variant": value}}',
+                        f"returned {out[:80]!r}; expected a one-key object "
+                        '{"Variant": value} or a unit variant "Variant"',
                         Status.INTERNAL,
                         package=self.package,
                     )
-                ((variant, inner),) = value.items()
                 target = step.routes.get(variant)
                 if target is None:
                     raise PluginCallError(

@@ -24,6 +24,12 @@ CLOACINA_NODE_FN(classify) {
     return cloacina_output_json(out, wrapped);
 }
 
+/* A unit variant, as serde encodes it: the bare string "Quiet". */
+CLOACINA_NODE_FN(unit_pick) {
+    (void)ctx; (void)inputs; (void)n_inputs;
+    return cloacina_output_str(out, "\"Quiet\"");
+}
+
 /* Uppercases nothing: tags the event so tests can see the accumulator function ran. */
 CLOACINA_NODE_FN(tag_event) {
     (void)ctx;
@@ -61,6 +67,12 @@ CLOACINA_PACKAGE("test-multi", "1.0.0", 0,
                               CLOACINA_ROUTES(CLOACINA_ROUTE("High", "alert"), CLOACINA_ROUTE("Low", "note"))),
                 CLOACINA_NODE("alert", alert, CLOACINA_NONE, CLOACINA_NONE, CLOACINA_NONE),
                 CLOACINA_NODE("note", note, CLOACINA_NONE, CLOACINA_NONE, CLOACINA_NONE))),
+        CLOACINA_GRAPH("unit_router", "RouteReactor",
+            CLOACINA_NODES(
+                CLOACINA_NODE("pick", unit_pick, CLOACINA_LIST("level"), CLOACINA_NONE,
+                              CLOACINA_ROUTES(CLOACINA_ROUTE("Loud", "alert"), CLOACINA_ROUTE("Quiet", "quiet"))),
+                CLOACINA_NODE("alert", alert, CLOACINA_NONE, CLOACINA_NONE, CLOACINA_NONE),
+                CLOACINA_NODE("quiet", note, CLOACINA_NONE, CLOACINA_NONE, CLOACINA_NONE))),
         CLOACINA_GRAPH("diamond", "RouteReactor",
             CLOACINA_NODES(
                 CLOACINA_NODE("split", each, CLOACINA_LIST("level"), CLOACINA_LIST("left", "right"), CLOACINA_NONE),
