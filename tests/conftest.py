@@ -15,6 +15,8 @@ from cloacina_host import Host, Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from server_fixtures import server  # noqa: F401  (the shared cloacina-server process)
+
 if (Path(__file__).parent / "rust_fixtures.py").exists():  # the Rust SDK's session fixtures
     from rust_fixtures import *  # noqa: F403
 
@@ -81,3 +83,37 @@ def pricing(rt: Runtime, c_plugins: dict[str, Path]) -> Runtime:
     rt.load(c_plugins["pricing-publisher"])
     rt.load(c_plugins["pricing-subscriber"])
     return rt
+
+
+def pack_library(library: Path, dest: Path) -> Path:
+    """A real ``.cloacina`` archive of a built library (the manifest read from the library)."""
+    from cloacina_host.loader import open_plugin
+    from cloacina_host.packages import Manifest, declarations_of, write_archive
+
+    plugin = open_plugin(library)
+    try:
+        decl = plugin.decl
+    finally:
+        plugin.close()
+    manifest = Manifest.for_library(
+        library.read_bytes(),
+        name=decl.name,
+        version=decl.version,
+        library_file=f"lib{decl.name.replace('-', '_')}.so",
+        abi_version=decl.abi_version,
+        language="c",
+        target="x86_64-unknown-linux-gnu",
+        description=f"{decl.name} (test build)",
+        declarations=declarations_of(decl),
+    )
+    return write_archive(manifest, library, dest)
+
+
+@pytest.fixture(scope="session")
+def c_archives(
+    c_plugins: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """Archives of the tutorial pair (and friends), keyed like ``c_plugins``."""
+    dest = tmp_path_factory.mktemp("archives")
+    names = ["pricing-publisher", "pricing-subscriber", "publisher_v2", "test_auditor"]
+    return {n: pack_library(c_plugins[n], dest / n) for n in names}

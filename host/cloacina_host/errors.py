@@ -108,3 +108,9 @@ class StateError(CloacinaError):
     """An illegal lifecycle transition was attempted."""
 
     code = "invalid_state"
+
+
+class BuildError(PackageError):
+    """Building a project directory (cargo or CMake) failed or its library cannot be found."""
+
+    code = "build_failed"

@@ -14,6 +14,7 @@ no loading and no FFI.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import io
@@ -302,9 +303,9 @@ class Manifest:
             declarations=dict(declarations or {}),
         )
 
-    def to_toml(self) -> str:
-        """The manifest as ``package.toml`` text."""
-        doc = {
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as ``package.toml``'s tables; unlike TOML it keeps ``trigger: None``."""
+        return {
             "package": {
                 "name": self.name,
                 "version": self.version,
@@ -318,8 +319,13 @@ class Manifest:
                 "target": self.target,
                 "size": self.size,
             },
-            "declarations": _toml_value(self.declarations, "[declarations]"),
+            "declarations": copy.deepcopy(self.declarations),
         }
+
+    def to_toml(self) -> str:
+        """The manifest as ``package.toml`` text."""
+        doc = self.to_dict()
+        doc["declarations"] = _toml_value(self.declarations, "[declarations]")
         return tomli_w.dumps(doc)
 
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 class AccumulatorKind(enum.IntEnum):
@@ -92,6 +92,17 @@ class ReactorDecl:
             "input_strategy": self.input_strategy.label,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReactorDecl:
+        """The inverse of :meth:`to_dict` (criteria accumulators come back as listed)."""
+        return cls(
+            name=str(d["name"]),
+            accumulators=_strings(d["accumulators"]),
+            criteria=_enum(Criteria, d["criteria"]),
+            criteria_accumulators=_strings(d.get("criteria_accumulators", ())),
+            input_strategy=_enum(InputStrategy, d["input_strategy"]),
+        )
+
 
 @dataclass(frozen=True)
 class AccumulatorDecl:
@@ -109,6 +120,19 @@ class AccumulatorDecl:
             "config": dict(self.config),
             "has_function": self.has_function,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AccumulatorDecl:
+        """The inverse of :meth:`to_dict`."""
+        config = d.get("config", {})
+        if not isinstance(config, dict):
+            raise ValueError(f"accumulator config must be an object, got {config!r}")
+        return cls(
+            name=str(d["name"]),
+            kind=_enum(AccumulatorKind, d["kind"]),
+            config=dict(config),
+            has_function=bool(d["has_function"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,19 @@ class NodeDecl:
             d["routes"] = dict(self.routes)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NodeDecl:
+        """The inverse of :meth:`to_dict`; ``has_function`` (not in the dict) is True."""
+        routes = d.get("routes", {})
+        if not isinstance(routes, dict):
+            raise ValueError(f"node routes must be an object, got {routes!r}")
+        return cls(
+            name=str(d["name"]),
+            inputs=_strings(d.get("inputs", ())),
+            next=_strings(d.get("next", ())),
+            routes=tuple((str(k), str(v)) for k, v in routes.items()),
+        )
+
 
 @dataclass(frozen=True)
 class GraphDecl:
@@ -164,6 +201,17 @@ class GraphDecl:
             "fused": self.has_fused,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GraphDecl:
+        """The inverse of :meth:`to_dict`."""
+        trigger = d.get("trigger")
+        return cls(
+            name=str(d["name"]),
+            trigger_reactor=None if trigger is None else str(trigger),
+            nodes=tuple(NodeDecl.from_dict(n) for n in d["nodes"]),
+            has_fused=bool(d.get("fused", False)),
+        )
+
 
 @dataclass(frozen=True)
 class PackageDecl:
@@ -188,3 +236,44 @@ class PackageDecl:
             "accumulators": [a.to_dict() for a in self.accumulators],
             "graphs": [g.to_dict() for g in self.graphs],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PackageDecl:
+        """The inverse of :meth:`to_dict`: ``from_dict(x.to_dict()).to_dict() == x.to_dict()``.
+
+        Fields ``to_dict`` does not carry take their defaults: ``has_init`` is False and every
+        node's ``has_function`` is True. Raises ``KeyError``, ``TypeError`` or ``ValueError``
+        on a malformed dict.
+        """
+        abi_version = d["abi_version"]
+        if type(abi_version) is not int:
+            raise ValueError(f"abi_version must be an integer, got {abi_version!r}")
+        return cls(
+            name=str(d["name"]),
+            version=str(d["version"]),
+            abi_version=abi_version,
+            thread_safe=bool(d.get("thread_safe", False)),
+            reactors=tuple(ReactorDecl.from_dict(r) for r in d.get("reactors", ())),
+            accumulators=tuple(AccumulatorDecl.from_dict(a) for a in d.get("accumulators", ())),
+            graphs=tuple(GraphDecl.from_dict(g) for g in d.get("graphs", ())),
+        )
+
+
+_E = TypeVar("_E", AccumulatorKind, Criteria, InputStrategy)
+
+
+def _enum(kind: type[_E], label: object) -> _E:
+    """The member of ``kind`` whose ``label`` is ``label``."""
+    if not isinstance(label, str):
+        raise ValueError(f"{kind.__name__} must be a string label, got {label!r}")
+    try:
+        return kind[label.upper()]
+    except KeyError:
+        raise ValueError(f"unknown {kind.__name__} {label!r}") from None
+
+
+def _strings(values: object) -> tuple[str, ...]:
+    """A list of strings as a tuple; anything else is a ``ValueError``."""
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"expected a list of strings, got {values!r}")
+    return tuple(values)

@@ -1,7 +1,22 @@
 # Shared set-up for the example C plugins: usable from the repository's top-level
 # CMakeLists.txt and standalone (`cloacinactl package build .` in the example dir).
+# Standalone, the SDK is found through CLOACINA_ROOT (a cloacina-host checkout holding abi/
+# and plugins/sdk/c): -DCLOACINA_ROOT=..., else the CLOACINA_ROOT environment variable, else
+# the checkout this file lives in (so an example copied elsewhere only needs one of those).
 if(NOT TARGET cloacina_sdk)
-  get_filename_component(_root "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
+  if(NOT CLOACINA_ROOT)
+    if(DEFINED ENV{CLOACINA_ROOT})
+      set(_default_root "$ENV{CLOACINA_ROOT}")
+    else()
+      get_filename_component(_default_root "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
+    endif()
+    set(CLOACINA_ROOT "${_default_root}" CACHE PATH "cloacina-host checkout (abi/, plugins/sdk/c)")
+  endif()
+  get_filename_component(_root "${CLOACINA_ROOT}" ABSOLUTE)
+  if(NOT EXISTS "${_root}/abi/cloacina_plugin.h")
+    message(FATAL_ERROR "CLOACINA_ROOT='${_root}' is not a cloacina-host checkout (no "
+                        "abi/cloacina_plugin.h): pass -DCLOACINA_ROOT=... or set CLOACINA_ROOT")
+  endif()
   set(CLOACINA_ABI_DIR "${_root}/abi")
   add_subdirectory("${_root}/plugins/sdk/c" "${CMAKE_CURRENT_BINARY_DIR}/cloacina_sdk")
 endif()
