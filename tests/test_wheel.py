@@ -1,0 +1,38 @@
+"""The wheel carries the Python package, the ABI header and the built example C plugins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_contents(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("cloacina_host-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "cloacina_host/ffi.py",
+        "cloacina_host/include/cloacina_plugin.h",
+        "cloacina_host/include/cloacina_sdk.h",
+        "cloacina_host/plugins/libpricing_publisher.so",
+        "cloacina_host/plugins/libpricing_subscriber.so",
+    ):
+        assert expected in names
+    entry_points = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith("entry_points.txt")))
+        .decode()
+    )
+    assert "cloacinactl = cloacina_host.cli:main" in entry_points
