@@ -198,6 +198,17 @@ def test_failing_graph_is_isolated(rt: Runtime, c_plugins: dict[str, Path]) -> N
     assert rt.outputs("good_graph")[-1].outputs == {"good": 2}
 
 
+def test_every_buffer_is_released_exactly_once(rt: Runtime, c_plugins: dict[str, Path]) -> None:
+    rt.load(c_plugins["test_hooks"])
+    for _ in range(50):
+        rt.push("h", 1)
+    # the 51st call reports the ledger of the first 50 buffers
+    rt.push("h", 1)
+    assert rt.outputs("ledger_graph")[-1].outputs == {
+        "ledger": {"allocated": 50, "released": 50, "double": 0}
+    }
+
+
 def test_init_context_and_shutdown_hook(
     rt: Runtime, c_plugins: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -36,9 +36,38 @@ CLOACINA_NODE_FN(count) {
     return cloacina_output_str(out, buf);
 }
 
+/* Buffers with a counting release callback: proves the host releases each exactly once. */
+static long allocated = 0, released = 0, double_released = 0;
+
+static void counting_release(cloacina_buffer *b) {
+    if (b->private_data != (void *)&allocated) double_released++; /* second release */
+    else released++;
+    b->private_data = NULL;
+    free(b->data);
+    b->data = NULL;
+    b->release = NULL;
+}
+
+CLOACINA_NODE_FN(ledger) {
+    (void)ctx; (void)inputs; (void)n_inputs;
+    char *buf = (char *)malloc(128);
+    allocated++;
+    /* reports the counts as they were before this buffer */
+    int n = snprintf(buf, 128, "{\"allocated\": %ld, \"released\": %ld, \"double\": %ld}",
+                     allocated - 1, released, double_released);
+    out->data = (uint8_t *)buf;
+    out->len = (uint64_t)n;
+    out->release = counting_release;
+    out->private_data = (void *)&allocated;
+    return CLOACINA_STATUS_OK;
+}
+
 CLOACINA_PACKAGE_WITH_HOOKS("test-hooks", "1.0.0", 0,
     CLOACINA_REACTORS(CLOACINA_REACTOR("HookReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST, CLOACINA_LIST("h"), CLOACINA_NONE)),
     CLOACINA_NO_ACCUMULATORS,
-    CLOACINA_GRAPHS(CLOACINA_GRAPH("hook_graph", "HookReactor",
-        CLOACINA_NODES(CLOACINA_NODE("count", count, CLOACINA_LIST("h"), CLOACINA_NONE, CLOACINA_NONE)))),
+    CLOACINA_GRAPHS(
+        CLOACINA_GRAPH("hook_graph", "HookReactor",
+            CLOACINA_NODES(CLOACINA_NODE("count", count, CLOACINA_LIST("h"), CLOACINA_NONE, CLOACINA_NONE))),
+        CLOACINA_GRAPH("ledger_graph", "HookReactor",
+            CLOACINA_NODES(CLOACINA_NODE("ledger", ledger, CLOACINA_LIST("h"), CLOACINA_NONE, CLOACINA_NONE)))),
     hooks_init, hooks_shutdown)
