@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -16,7 +16,14 @@ import structlog
 from . import ffi
 from .errors import InvalidInputError, PluginCallError, StateError
 from .executor import GraphExecutor, GraphRun, timed_run
-from .types import AccumulatorDecl, AccumulatorKind, Criteria, InputStrategy, ReactorDecl
+from .types import (
+    AccumulatorDecl,
+    AccumulatorKind,
+    Criteria,
+    InputStrategy,
+    ReactorDecl,
+    Status,
+)
 
 log = structlog.get_logger("cloacina")
 
@@ -133,7 +140,7 @@ class Accumulator:
                 raise
             raise PluginCallError(
                 f"accumulator '{self.name}' in package '{self.package}' returned invalid JSON",
-                5,
+                Status.INTERNAL,
                 package=self.package,
             ) from exc
         self.events_total += 1
@@ -207,7 +214,6 @@ class ReactorStats:
     fires: int = 0
     last_fire_at: float | None = None
     fire_seconds_total: float = 0.0
-    history: dict[str, Any] = field(default_factory=dict)
 
 
 class Reactor:
