@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from cloacina_host import Host, Runtime
+from server_fixtures import server  # noqa: F401  (the shared cloacina-server process)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-from server_fixtures import server  # noqa: F401  (the shared cloacina-server process)
 
 if (Path(__file__).parent / "rust_fixtures.py").exists():  # the Rust SDK's session fixtures
     from rust_fixtures import *  # noqa: F403
