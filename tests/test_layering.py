@@ -13,6 +13,8 @@ LAYERS: dict[str, int] = {
     "types": 0,
     "ffi": 1,
     "log": 1,
+    "profiles": 1,
+    "client": 1,
     "graph": 2,
     "registry": 2,
     "packages": 2,
@@ -28,10 +30,12 @@ LAYERS: dict[str, int] = {
     "demo": 6,
     "app": 7,
     "daemon": 8,
-    "server": 8,
-    "cli": 9,
-    "__init__": 10,
-    "__main__": 10,
+    "access": 8,
+    "views": 9,
+    "server": 10,
+    "cli": 11,
+    "__init__": 12,
+    "__main__": 12,
 }
 ONLY = {
     "cffi": {"ffi"},
@@ -40,6 +44,7 @@ ONLY = {
     "uvicorn": {"server"},
     "click": {"cli"},
     "typer": {"cli"},
+    "httpx": {"client"},
 }
 
 

@@ -12,12 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import os
-import secrets
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,20 +35,36 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from . import log as logsetup
+from .access import (
+    RANK,
+    TICKET_TTL,
+    ApiError,
+    Principal,
+    Tickets,
+    bearer_token,
+    ensure_bootstrap_key,
+    status_of,
+)
 from .app import App, default_data_dir
 from .errors import (
     CloacinaError,
-    GuardError,
     InvalidInputError,
     NotFoundError,
-    PluginCallError,
-    StateError,
 )
 from .executor import GraphRun
-from .metrics import Metrics, TenantSample
-from .reactor import Reactor
+from .metrics import Metrics
 from .runtime import Runtime
-from .store import ROLES, ConflictError, KeyRecord, PackageRow, Store, new_key
+from .store import Store
+from .views import (
+    accumulator_views,
+    graph_views,
+    newest_ids,
+    package_item,
+    push_frames,
+    reactor_command,
+    reactor_view,
+    tenant_samples,
+)
 
 log = structlog.get_logger("cloacina")
 
@@ -57,14 +72,11 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 POLL_SECONDS = 5.0  # background reconcile (SPEC §5)
 TICK_SECONDS = 0.1  # batch flushes and polling accumulators
-TICKET_TTL = 60.0
-MAX_TICKETS = 1024
 MAX_BODY = 256 * 1024 * 1024
 WS_QUEUE = 4096  # frames read ahead of the pusher; a full queue stops reading (backpressure)
 WS_BATCH = 1024  # frames pushed in one reactor wake-up at most
 WATCH_BUFFER = 10_000  # runs buffered per output-stream watcher before the oldest are dropped
 
-_RANK = {role: i for i, role in enumerate(ROLES)}
 _STATUS_CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -81,27 +93,6 @@ _STATUS_CODES = {
 # ---------------------------------------------------------------------- errors
 
 
-class ApiError(Exception):
-    """An HTTP error with the envelope's code and sentence."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def status_of(exc: CloacinaError) -> int:
-    """The HTTP status of a host error."""
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, GuardError | ConflictError | StateError):
-        return 409
-    if exc.code == "duplicate_name":
-        return 409
-    return 400  # package, declaration, ABI, load, input and plugin errors
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     # NON_STR_KEYS: SQL rows' keys are str subclasses
     body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
@@ -114,78 +105,6 @@ def envelope(status: int, code: str, message: str) -> Response:
 
 def _not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
-
-
-# ---------------------------------------------------------------------- auth
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's id, tenant (None for a platform key) and role."""
-
-    key_id: str
-    tenant: str | None
-    role: str
-    is_admin: bool
-
-    @classmethod
-    def of(cls, record: KeyRecord) -> "Principal":
-        return cls(record.id, record.tenant, record.role, record.is_admin)
-
-    @property
-    def platform(self) -> bool:
-        return self.is_admin and self.tenant is None
-
-
-def bearer_token(header: str | None) -> str:
-    """The key of an ``Authorization: Bearer <key>`` header, or :class:`ApiError` 401."""
-    if header is None:
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer clk_…'")
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        raise ApiError(
-            401, "unauthorized", "malformed Authorization header: expected 'Bearer <key>'"
-        )
-    return token
-
-
-class Tickets:
-    """Single-use WebSocket tickets, in memory, bounded, each carrying its key's scope."""
-
-    def __init__(self, ttl: float = TICKET_TTL, limit: int = MAX_TICKETS) -> None:
-        self.ttl = ttl
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._tickets: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
-
-    def issue(self, principal: Principal) -> str:
-        ticket = "wst_" + secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with self._lock:
-            self._expire(now)
-            while len(self._tickets) >= self.limit:
-                self._tickets.popitem(last=False)  # the oldest outstanding ticket goes
-            self._tickets[ticket] = (now + self.ttl, principal)
-        return ticket
-
-    def redeem(self, ticket: str) -> Principal | None:
-        """The ticket's principal, once; None when unknown, used or expired."""
-        with self._lock:
-            entry = self._tickets.pop(ticket, None)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def _expire(self, now: float) -> None:
-        while self._tickets:
-            ticket, (expires, _) = next(iter(self._tickets.items()))
-            if expires >= now:
-                break
-            del self._tickets[ticket]
-
-    def __len__(self) -> int:
-        return len(self._tickets)
 
 
 # ---------------------------------------------------------------------- live outputs
@@ -432,230 +351,6 @@ class FireIn(BaseModel):
     inputs: dict[str, Any] | None = None
 
 
-# ---------------------------------------------------------------------- views
-
-
-def reactor_view(reactor: Reactor, *, detail: bool = False) -> dict[str, Any]:
-    with reactor.lock:
-        item: dict[str, Any] = {
-            **reactor.decl.to_dict(),
-            "package": reactor.package,
-            "state": reactor.state.value,
-            "subscribers": list(reactor.subscribers),
-            "fires": reactor.stats.fires,
-            "last_fire_at": reactor.stats.last_fire_at,
-        }
-        if detail:
-            item["cache"] = reactor.state_snapshot()["cache"]
-    return item
-
-
-def graph_views(runtime: Runtime, only: str | None = None) -> list[dict[str, Any]]:
-    items = []
-    for name, (package, reactor_name) in sorted(dict(runtime.registry.graphs).items()):
-        if only is not None and name != only:
-            continue
-        record = runtime.package_record(package)
-        decl = (
-            next((g for g in record.plugin.decl.graphs if g.name == name), None) if record else None
-        )
-        if decl is None:
-            continue
-        runs: list[GraphRun]
-        try:
-            runs = runtime.outputs(name)
-        except (NotFoundError, KeyError):
-            continue  # unloaded meanwhile
-        ok = sum(1 for r in runs if r.ok)
-        failed = len(runs) - ok
-        if reactor_name is not None:
-            with contextlib.suppress(NotFoundError, KeyError):
-                sub = runtime.reactor(reactor_name).subscribers[name]
-                ok, failed = sub.ok_total, sub.failed_total
-        item: dict[str, Any] = {
-            "name": name,
-            "package": package,
-            "reactor": reactor_name,
-            "nodes": [n.name for n in decl.nodes],
-            "runs_ok": ok,
-            "runs_failed": failed,
-            "last_run": runs[-1].to_dict() if runs else None,
-        }
-        if only is not None:
-            item["topology"] = decl.to_dict()
-            item["outputs"] = [r.to_dict() for r in runs]
-        items.append(item)
-    return items
-
-
-def accumulator_views(runtime: Runtime) -> list[dict[str, Any]]:
-    items = []
-    for reactor in runtime.reactors():
-        for acc in list(reactor.accumulators.values()):
-            items.append(
-                {
-                    "name": acc.name,
-                    "reactor": reactor.decl.name,
-                    "package": acc.package,
-                    "kind": acc.decl.kind.label,
-                    "events_total": acc.events_total,
-                    "errors_total": acc.errors_total,
-                    "last_event_at": acc.last_event_at,
-                    "last_error": acc.last_error,
-                }
-            )
-    return sorted(items, key=lambda i: str(i["name"]))
-
-
-def package_item(
-    row: PackageRow, statuses: dict[str, dict[str, Any]], newest: str
-) -> dict[str, Any]:
-    """A stored package with its load status. The status is kept per name; an older stored
-    version is ``superseded``; the newest one that is not (yet) the loaded version shows the
-    reason the reconciler gave."""
-    status = statuses.get(row.name)
-    if (
-        status is not None
-        and status["version"] == row.version
-        and status["sha256"]
-        in (
-            row.sha256,
-            "",
-        )
-    ):
-        state, reason = status["status"], status["reason"]
-        reactors, graphs = status["reactors"], status["graphs"]
-    elif row.id != newest:
-        state, reason, reactors, graphs = "superseded", "a newer version is stored", [], []
-    elif status is not None and status["reason"]:
-        state, reason, reactors, graphs = "failed", status["reason"], [], []
-    else:
-        state, reason, reactors, graphs = "pending", None, [], []
-    item = row.to_dict()
-    del item["declarations"]
-    item.update(status=state, reason=reason, reactors=reactors, graphs=graphs)
-    return item
-
-
-def _newest_ids(rows: Iterable[PackageRow]) -> dict[str, str]:
-    newest: dict[str, PackageRow] = {}
-    for row in rows:  # stored order: oldest first
-        newest[row.name] = row
-    return {name: row.id for name, row in newest.items()}
-
-
-def tenant_samples(app: App) -> list[TenantSample]:
-    """What ``/metrics`` reads of every tenant at scrape time."""
-    samples = []
-    for tenant in app.host.tenants():
-        runtime = app.host.runtime(tenant)
-        samples.append(TenantSample(tenant, runtime.reactors(), len(runtime.packages())))
-    return samples
-
-
-def push_frames(
-    runtime: Runtime, name: str, frames: list[bytes]
-) -> tuple[int, list[dict[str, str]]]:
-    """Push WebSocket frames to an accumulator in one reactor wake-up (worker thread).
-
-    Each frame is one JSON event. A frame that is not JSON, or that the accumulator refuses,
-    becomes an error frame; the others are still pushed, in order."""
-    errors: list[dict[str, str]] = []
-    valid: list[bytes] = []
-    for frame in frames:
-        try:
-            orjson.loads(frame)
-        except orjson.JSONDecodeError as exc:
-            errors.append(
-                {
-                    "type": "error",
-                    "code": "invalid_json",
-                    "error": f"event is not valid JSON: {exc}",
-                }
-            )
-        else:
-            valid.append(frame)
-    fires = 0
-    while valid:
-        try:
-            entry = runtime.registry.accumulators.get(name)
-            if entry is None:
-                raise NotFoundError(
-                    f"accumulator '{name}' is not loaded in tenant '{runtime.tenant}'",
-                    tenant=runtime.tenant,
-                )
-            reactor = runtime.reactor(entry[1])
-            acc = reactor.accumulators[name]
-            # under the reactor's lock the accumulator's count tells how far a failed batch got
-            with reactor.lock:
-                before = acc.events_total
-                try:
-                    fires += reactor.push(name, valid)
-                    valid = []
-                except PluginCallError as exc:
-                    errors.append({"type": "error", "code": exc.code, "error": str(exc)})
-                    valid = valid[acc.events_total - before + 1 :]
-        except CloacinaError as exc:
-            errors.append({"type": "error", "code": exc.code, "error": str(exc)})
-            break
-    return fires, errors
-
-
-def reactor_command(runtime: Runtime, name: str, message: Any, role: str) -> dict[str, Any]:
-    """One ``/v1/ws/reactor/{name}`` command (worker thread); raises CloacinaError/ApiError."""
-    if not isinstance(message, dict) or not isinstance(message.get("command"), str):
-        raise InvalidInputError('a command is a JSON object like {"command": "get_state"}')
-    command = message["command"]
-    if command == "get_state":
-        return {"type": "state", **runtime.reactor(name).state_snapshot()}
-    known = ("force_fire", "fire_with", "pause", "resume")
-    if command not in known:
-        raise InvalidInputError(
-            f"unknown command {command!r}: use one of get_state, {', '.join(known)}"
-        )
-    if _RANK[role] < _RANK["write"]:
-        raise ApiError(403, "forbidden", f"command '{command}' needs a key with role 'write'")
-    if command == "force_fire":
-        runs = runtime.fire(name)
-        return {"type": "fired", "reactor": name, "runs": [r.to_dict() for r in runs]}
-    if command == "fire_with":
-        inputs = message.get("inputs")
-        if not isinstance(inputs, dict):
-            raise InvalidInputError('fire_with needs "inputs": {accumulator: value}')
-        runs = runtime.fire(name, inputs)
-        return {"type": "fired", "reactor": name, "runs": [r.to_dict() for r in runs]}
-    if command == "pause":
-        runtime.pause(name)
-        return {"type": "paused", "reactor": name}
-    return {"type": "resumed", "reactor": name, "fires": runtime.resume(name)}
-
-
-# ---------------------------------------------------------------------- bootstrap
-
-
-def ensure_bootstrap_key(app: App, key: str | None) -> Path | None:
-    """On a store without keys, create the platform admin key (``key`` or a generated one)
-    and write it to ``<data>/bootstrap-key`` (mode 0600). Returns the file, or None."""
-    store = app.store
-    if store.count_keys() > 0:
-        return None
-    plaintext = key or new_key()
-    store.create_key("bootstrap", "admin", None, is_admin=True, plaintext=plaintext)
-    path = app.data_dir / "bootstrap-key"
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(plaintext + "\n")
-    os.chmod(path, 0o600)
-    log.info(
-        "bootstrap_key_created",
-        path=str(path),
-        source="CLOACINA_BOOTSTRAP_KEY" if key else "generated",
-    )
-    return path
-
-
 # ---------------------------------------------------------------------- the app
 
 
@@ -802,7 +497,7 @@ def create_app(
             raise _not_found(f"tenant '{tenant}'")  # foreign and unknown look alike
         if not store.tenant_exists(tenant):
             raise _not_found(f"tenant '{tenant}'")
-        if not who.platform and _RANK[who.role] < _RANK[role]:
+        if not who.platform and RANK[who.role] < RANK[role]:
             raise ApiError(
                 403, "forbidden", f"this needs a key with role '{role}'; this key is '{who.role}'"
             )
@@ -916,7 +611,7 @@ def create_app(
     def package_items(tenant: str) -> list[dict[str, Any]]:
         rows = store.list_packages(tenant)
         statuses = {s["name"]: s for s in store.read_status(tenant)}
-        newest = _newest_ids(rows)
+        newest = newest_ids(rows)
         return [package_item(r, statuses, newest[r.name]) for r in rows]
 
     upload_doc: dict[str, Any] = {
