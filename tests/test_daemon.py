@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from cloacina_host.daemon import Daemon
@@ -93,3 +98,49 @@ def test_broken_archive_is_reported_and_others_load(
     eventually(lambda: "junk-1.0.cloacina" in status(data))
     junk = status(data)["junk-1.0.cloacina"]
     assert junk["status"] == "failed" and "junk-1.0.cloacina" in str(junk["reason"])
+
+
+def test_daemon_process_and_package_list(tmp_path: Path, c_archives: dict[str, Path]) -> None:
+    """The real command: `cloacinactl daemon start`, `package list --data-dir`, SIGTERM."""
+    folder, data = tmp_path / "pk", tmp_path / "data"
+    folder.mkdir()
+    for name in ("pricing-subscriber", "pricing-publisher"):
+        shutil.copy(c_archives[name], folder)
+    cli = [sys.executable, "-m", "cloacina_host"]
+    env = {**os.environ, "CLOACINA_LOG_LEVEL": "info"}
+    proc = subprocess.Popen(
+        [*cli, "daemon", "start", "--packages", str(folder), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+
+        def listed() -> list[dict[str, object]]:
+            out = subprocess.run(
+                [*cli, "package", "list", "--data-dir", str(data), "-o", "json"],
+                capture_output=True,
+                text=True,
+            )
+            return orjson.loads(out.stdout) if out.returncode == 0 and out.stdout else []
+
+        eventually(
+            lambda: (
+                sorted((p["name"], p["status"]) for p in listed())
+                == [("pricing-publisher", "loaded"), ("pricing-subscriber", "loaded")]
+            )
+        )
+        table = subprocess.run(
+            [*cli, "package", "list", "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "pricing-publisher" in table and "PriceReactor" in table
+        assert "price_consumer" in table
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert b'"event": "daemon_stopped"' in err
+    assert b'"step": 5' in err  # the reconciler's steps are logged
