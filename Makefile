@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo test bench c-examples clean
+.PHONY: setup demo demo-local test bench c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -13,8 +13,12 @@ c-examples: setup
 	@cmake -S plugins/examples/c -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) --parallel 2
 
-## The main job: the tutorial's scenario with the compiled example plugins.
-demo: c-examples
+## The main job: the tutorial end to end against a real cloacina-server (SQLite, local).
+demo: setup
+	@scripts/tutorial.sh
+
+## The same scenario in-process, with the C example plugins (no server).
+demo-local: c-examples
 	@.venv/bin/cloacinactl demo \
 	  --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
 	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so

@@ -12,14 +12,12 @@ Exit codes: 0 ok, 1 usage or user error, 2 cannot reach the server, 3 not found,
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -550,15 +548,7 @@ def server_start(
     level = _service_logs(ctx)
     with user_errors():
         host, port = server.parse_bind(bind)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-        # handler it found: make that handler end the process with status 0.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, _exit_ok)
         server.run(data_dir, host, port, database_url or None, log_level=level)
-
-
-def _exit_ok(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(EXIT_OK)
 
 
 # --------------------------------------------------------------------------- profiles

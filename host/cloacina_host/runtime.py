@@ -239,7 +239,7 @@ class Runtime:
                         "load_step", package=decl.name, step=number, title=title, names=did
                     )
                 else:
-                    self._log.debug(
+                    self._log.info(
                         "load_step_skipped",
                         package=decl.name,
                         step=number,

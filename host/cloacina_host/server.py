@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -1020,9 +1022,18 @@ def run(
             timeout_graceful_shutdown=5,
         )
         log.info("server_listening", url=f"http://{host}:{port}")
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to
+            # the handler it found: make that handler end the process with status 0.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, _exit_ok)
         uvicorn.Server(config).run()
     finally:
         app.close()
+
+
+def _exit_ok(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
