@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from cloacina_host import Runtime
 from cloacina_host.executor import GraphRun
 from cloacina_host.metrics import Metrics, TenantSample
 from cloacina_host.types import AccumulatorDecl, ReactorDecl
@@ -39,3 +42,33 @@ def test_two_instances_do_not_clash_and_count() -> None:
     )
     assert seen == ["beta/g"]
     assert "PriceReactor" not in second.render().decode()
+
+
+def test_node_durations_through_a_real_runtime(c_plugins: dict[str, Path]) -> None:
+    metrics = Metrics()
+    rt = Runtime("acme", observer=metrics)
+    try:
+        rt.load(c_plugins["pricing-publisher"])
+        rt.load(c_plugins["pricing-subscriber"])
+        rt.push("raw_prices", {"price": 1})
+        rt.push("raw_prices", {"price": 2})
+        run = rt.outputs("price_consumer")[-1]
+        assert [node for node, _ in run.node_seconds] == ["score", "publish"]
+        assert all(seconds > 0 for _, seconds in run.node_seconds)
+        text = metrics.render().decode()
+        for node in ("score", "publish"):
+            assert (
+                f'cloacina_graph_node_duration_seconds_count{{graph="price_consumer",node="{node}",'
+                'tenant="acme"} 2.0'
+            ) in text
+    finally:
+        rt.close()
+    # without an observer nothing is timed
+    plain = Runtime("plain")
+    try:
+        plain.load(c_plugins["pricing-publisher"])
+        plain.load(c_plugins["pricing-subscriber"])
+        plain.push("raw_prices", {"price": 1})
+        assert plain.outputs("price_consumer")[-1].node_seconds == ()
+    finally:
+        plain.close()

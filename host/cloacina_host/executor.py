@@ -31,6 +31,8 @@ class GraphRun(NamedTuple):
     duration: float
     outputs: dict[str, Any] | None
     error: str | None = None
+    #: (node, seconds) for each node that ran, when node timing is on (node-by-node only)
+    node_seconds: tuple[tuple[str, float], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -45,6 +47,7 @@ class GraphRun(NamedTuple):
             "duration_seconds": self.duration,
             "outputs": self.outputs,
             "error": self.error,
+            "node_seconds": dict(self.node_seconds),
         }
 
 
@@ -83,8 +86,11 @@ class GraphExecutor:
         *,
         use_fused: bool = True,
         max_output: int = ffi.DEFAULT_MAX_OUTPUT,
+        time_nodes: bool = False,
     ) -> None:
         self.plan = plan
+        #: record each node's duration (for metrics); the fused path has no per-node times
+        self.time_nodes = time_nodes
         self.lib = lib
         self.package = package
         self.max_output = max_output
@@ -115,16 +121,24 @@ class GraphExecutor:
     def fused(self) -> bool:
         return self._fused is not None
 
-    def run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
-        """Run the graph; returns ``{terminal: output}``; raises PluginCallError on failure."""
+    def run(
+        self,
+        snapshot: Mapping[str, bytes | None],
+        timing: list[tuple[str, float]] | None = None,
+    ) -> dict[str, Any]:
+        """Run the graph; returns ``{terminal: output}``; raises PluginCallError on failure.
+
+        With ``timing``, each node that ran appends ``(node, seconds)`` to it."""
         lib = self.lib
         lib.enter()
         try:
-            return self._run(snapshot)
+            return self._run(snapshot, timing)
         finally:
             lib.exit()
 
-    def _run(self, snapshot: Mapping[str, bytes | None]) -> dict[str, Any]:
+    def _run(
+        self, snapshot: Mapping[str, bytes | None], timing: list[tuple[str, float]] | None
+    ) -> dict[str, Any]:
         ctx = self.lib.ctx
         if self._fused is not None:
             payload = (
@@ -158,7 +172,12 @@ class GraphExecutor:
                         args.append(_NULL_JSON)
                 if not delivered:
                     continue  # every upstream edge was an untaken route
-            out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
+            if timing is None:
+                out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
+            else:
+                t0 = time.perf_counter()
+                out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
+                timing.append((step.name, time.perf_counter() - t0))
             value = _decode(out, step.site)
             if step.routes is not None:
                 if isinstance(value, str):  # serde's encoding of a unit variant: "Variant"
@@ -202,12 +221,13 @@ def timed_run(
     ``started`` is the wall-clock start (taken now when not given)."""
     if started is None:
         started = time.time()
+    timing: list[tuple[str, float]] | None = [] if executor.time_nodes else None
     t0 = time.perf_counter()
     try:
-        outputs: dict[str, Any] | None = executor.run(snapshot)
+        outputs: dict[str, Any] | None = executor.run(snapshot, timing)
         error = None
     except PluginCallError as exc:
         outputs, error = None, str(exc)
-    return GraphRun(
-        executor.plan.name, reactor, fire, started, time.perf_counter() - t0, outputs, error
-    )
+    duration = time.perf_counter() - t0
+    nodes = tuple(timing) if timing else ()
+    return GraphRun(executor.plan.name, reactor, fire, started, duration, outputs, error, nodes)

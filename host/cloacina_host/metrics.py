@@ -131,6 +131,13 @@ class Metrics:
             registry=r,
             buckets=FAST_BUCKETS,
         )
+        self.graph_node_duration = Histogram(
+            "cloacina_graph_node_duration_seconds",
+            "Time of one node call across the FFI (node-by-node execution only).",
+            ["tenant", "graph", "node"],
+            registry=r,
+            buckets=FAST_BUCKETS,
+        )
         self.accumulator_wakeups = Counter(
             "cloacina_accumulator_wakeups",
             "Reactor wake-ups carrying events for an accumulator (events / wake-ups = batching).",
@@ -171,6 +178,7 @@ class Metrics:
         # labelled children, cached: ``labels()`` costs a lock and a tuple build per call
         self._fires: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._graphs: dict[tuple[str, str, str | None, bool], tuple[Any, Any]] = {}
+        self._nodes: dict[tuple[str, str, str], Any] = {}
         self._wakeups: dict[tuple[str, str], Any] = {}
 
     # ------------------------------------------------------------------ Observer
@@ -203,6 +211,12 @@ class Metrics:
             self._graphs[key] = children
         children[0].inc()
         children[1].observe(run.duration)
+        for node, seconds in run.node_seconds:
+            nkey = (tenant, run.graph, node)
+            child = self._nodes.get(nkey)
+            if child is None:
+                child = self._nodes[nkey] = self.graph_node_duration.labels(tenant, run.graph, node)
+            child.observe(seconds)
         for listener in self.run_listeners:
             listener(tenant, run)
 

@@ -315,6 +315,7 @@ class Runtime:
             plugin.lib,
             plugin.name,
             use_fused=self.use_fused,
+            time_nodes=not isinstance(self.observer, NullObserver),
         )
 
     # ------------------------------------------------------------------ unload
