@@ -29,8 +29,12 @@ test: setup
 	@$(PY) -m pytest -q
 
 bench: c-examples
+	@cargo build --release --quiet --manifest-path plugins/Cargo.toml \
+	  -p pricing-publisher -p pricing-subscriber
 	@$(PY) benchmarks/bench_pipeline.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
-	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so \
+	  --rust-publisher plugins/target/release/libpricing_publisher.so \
+	  --rust-subscriber plugins/target/release/libpricing_subscriber.so
 
 clean:
 	rm -rf build .venv plugins/target

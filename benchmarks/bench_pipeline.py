@@ -84,21 +84,15 @@ def host_loop(publisher: Path, subscriber: Path, payloads: list[bytes], batch: i
         host.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--publisher", type=Path, required=True)
-    parser.add_argument("--subscriber", type=Path, required=True)
-    parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    log.configure("warning")
-    payloads = events(args.events)
-    print(f"{args.events} events of {len(payloads[0])} bytes, best and median of {args.rounds}")
+def bench_pair(
+    label: str, publisher: Path, subscriber: Path, payloads: list[bytes], rounds: int
+) -> None:
+    print(f"\n{label}: {publisher.name} + {subscriber.name}")
     results: dict[str, list[float]] = {"bare": [], "host": [], "host-batch64": []}
-    for _ in range(args.rounds):  # interleaved, so drift hits every variant alike
-        results["bare"].append(bare_loop(args.publisher, args.subscriber, payloads))
-        results["host"].append(host_loop(args.publisher, args.subscriber, payloads, 1))
-        results["host-batch64"].append(host_loop(args.publisher, args.subscriber, payloads, 64))
+    for _ in range(rounds):  # interleaved, so drift hits every variant alike
+        results["bare"].append(bare_loop(publisher, subscriber, payloads))
+        results["host"].append(host_loop(publisher, subscriber, payloads, 1))
+        results["host-batch64"].append(host_loop(publisher, subscriber, payloads, 64))
     bare = max(results["bare"])
     for name, rates in results.items():
         best, median = max(rates), statistics.median(rates)
@@ -106,8 +100,31 @@ def main() -> None:
             f"{name:>14}: best {best:>10,.0f} ev/s  median {median:>10,.0f} ev/s  "
             f"bare/this {bare / best:4.2f}x"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--publisher", type=Path, required=True, help="C publisher library")
+    parser.add_argument("--subscriber", type=Path, required=True, help="C subscriber library")
+    parser.add_argument("--rust-publisher", type=Path, help="Rust publisher cdylib (optional)")
+    parser.add_argument("--rust-subscriber", type=Path, help="Rust subscriber cdylib (optional)")
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    log.configure("warning")
+    payloads = events(args.events)
+    print(f"{args.events} events of {len(payloads[0])} bytes, best and median of {args.rounds}")
+    bench_pair("C plugins (node by node)", args.publisher, args.subscriber, payloads, args.rounds)
+    if args.rust_publisher and args.rust_subscriber:
+        bench_pair(
+            "Rust plugins (host: one fused FFI call per fire; bare: the per-node functions)",
+            args.rust_publisher,
+            args.rust_subscriber,
+            payloads,
+            args.rounds,
+        )
     print(
-        "(host-batch64 pushes 64 events per reactor wake-up; latest coalesces them into "
+        "\n(host-batch64 pushes 64 events per reactor wake-up; latest coalesces them into "
         "one fire, so it runs the graph 1/64 as often)"
     )
 

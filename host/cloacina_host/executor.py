@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -51,9 +50,8 @@ class GraphRun(NamedTuple):
         }
 
 
-@dataclass(frozen=True)
-class _Step:
-    index: int
+class _Step(NamedTuple):  # a tuple, so the hot loop can unpack it in one go
+    position: int
     name: str
     fn: Any
     sources: tuple[str, ...]
@@ -101,7 +99,7 @@ class GraphExecutor:
             node = plan.node(node_name)
             steps.append(
                 _Step(
-                    index=i,
+                    position=i,
                     name=node_name,
                     fn=lib.functions.nodes[(name, node_name)],
                     sources=node.inputs,
@@ -136,6 +134,21 @@ class GraphExecutor:
         finally:
             lib.exit()
 
+    def run_locked(
+        self,
+        snapshot: Mapping[str, bytes | None],
+        timing: list[tuple[str, float]] | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`run` for a caller holding the reactor lock this graph is bound under.
+
+        Unbinding takes that lock before the library can be closed, so the library stays
+        mapped without a lease; only non-thread-safe libraries are serialized."""
+        lib = self.lib
+        if not lib.serialize:
+            return self._run(snapshot, timing)
+        with lib.call_lock:
+            return self._run(snapshot, timing)
+
     def _run(
         self, snapshot: Mapping[str, bytes | None], timing: list[tuple[str, float]] | None
     ) -> dict[str, Any]:
@@ -159,13 +172,14 @@ class GraphExecutor:
         produced: list[bytes | None] = [None] * len(self._steps)
         routed: list[int] = [-1] * len(self._steps)
         results: dict[str, Any] = {}
-        for step in self._steps:
-            args = [snapshot.get(s) or _NULL_JSON for s in step.sources]
-            if step.upstream:
+        call, loads, max_output = ffi.call, orjson.loads, self.max_output
+        for index, name, fn, sources, upstream, routes, terminal, site in self._steps:
+            args = [snapshot.get(s) or _NULL_JSON for s in sources]
+            if upstream:
                 delivered = False
-                for u in step.upstream:
+                for u in upstream:
                     value = produced[u]
-                    if value is not None and (routed[u] < 0 or routed[u] == step.index):
+                    if value is not None and (routed[u] < 0 or routed[u] == index):
                         args.append(value)
                         delivered = True
                     else:
@@ -173,39 +187,42 @@ class GraphExecutor:
                 if not delivered:
                     continue  # every upstream edge was an untaken route
             if timing is None:
-                out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
+                out = call(fn, ctx, args, site, max_output)
             else:
                 t0 = time.perf_counter()
-                out = ffi.call(step.fn, ctx, args, step.site, self.max_output)
-                timing.append((step.name, time.perf_counter() - t0))
-            value = _decode(out, step.site)
-            if step.routes is not None:
+                out = call(fn, ctx, args, site, max_output)
+                timing.append((name, time.perf_counter() - t0))
+            try:
+                value = loads(out)
+            except orjson.JSONDecodeError:
+                value = _decode(out, site)  # raises the error naming the node
+            if routes is not None:
                 if isinstance(value, str):  # serde's encoding of a unit variant: "Variant"
                     variant, inner = value, None
                 elif isinstance(value, dict) and len(value) == 1:
                     ((variant, inner),) = value.items()
                 else:
                     raise PluginCallError(
-                        f"{step.site.what} in package '{self.package}' is a routing node but "
+                        f"{site.what} in package '{self.package}' is a routing node but "
                         f"returned {out[:80]!r}; expected a one-key object "
                         '{"Variant": value} or a unit variant "Variant"',
                         Status.INTERNAL,
                         package=self.package,
                     )
-                target = step.routes.get(variant)
+                target = routes.get(variant)
                 if target is None:
                     raise PluginCallError(
-                        f"{step.site.what} in package '{self.package}' returned variant "
-                        f"'{variant}', which has no route (routes: {sorted(step.routes)})",
+                        f"{site.what} in package '{self.package}' returned variant "
+                        f"'{variant}', which has no route (routes: {sorted(routes)})",
                         Status.INTERNAL,
                         package=self.package,
                     )
-                routed[step.index] = target
-                produced[step.index] = orjson.dumps(inner)
+                routed[index] = target
+                produced[index] = orjson.dumps(inner)
             else:
-                produced[step.index] = out
-            if step.terminal:
-                results[step.name] = value
+                produced[index] = out
+            if terminal:
+                results[name] = value
         return results
 
 
@@ -215,16 +232,20 @@ def timed_run(
     reactor: str | None,
     fire: int,
     started: float | None = None,
+    *,
+    locked: bool = False,
 ) -> GraphRun:
     """Run and capture the outcome as a :class:`GraphRun` (never raises a plugin error).
 
-    ``started`` is the wall-clock start (taken now when not given)."""
+    ``started`` is the wall-clock start (taken now when not given); ``locked`` says the
+    caller holds the reactor lock the graph is bound under (see :meth:`run_locked`)."""
     if started is None:
         started = time.time()
     timing: list[tuple[str, float]] | None = [] if executor.time_nodes else None
     t0 = time.perf_counter()
     try:
-        outputs: dict[str, Any] | None = executor.run(snapshot, timing)
+        run = executor.run_locked if locked else executor.run
+        outputs: dict[str, Any] | None = run(snapshot, timing)
         error = None
     except PluginCallError as exc:
         outputs, error = None, str(exc)

@@ -98,6 +98,7 @@ class Accumulator:
         self._lib = lib
         self._fn = fn
         self._site = ffi.CallSite(package, f"accumulator '{decl.name}'")
+        self._passthrough = decl.kind is AccumulatorKind.PASSTHROUGH
         self.events_total = 0
         self.errors_total = 0
         self.last_event_at: float | None = None
@@ -118,13 +119,14 @@ class Accumulator:
         return self.decl.name
 
     def _call(self, inputs: list[bytes]) -> bytes:
-        assert self._lib is not None
+        # Called under the reactor's lock, which teardown takes before the library can be
+        # closed, so no lease is needed; only non-thread-safe libraries are serialized.
         lib = self._lib
-        lib.enter()
-        try:
+        assert lib is not None
+        if not lib.serialize:
             return ffi.call(self._fn, lib.ctx, inputs, self._site)
-        finally:
-            lib.exit()
+        with lib.call_lock:
+            return ffi.call(self._fn, lib.ctx, inputs, self._site)
 
     def ingest(self, event: bytes) -> list[bytes]:
         """Boundaries produced by one event (none while a batch is filling)."""
@@ -144,6 +146,8 @@ class Accumulator:
                 package=self.package,
             ) from exc
         self.events_total += 1
+        if self._passthrough:
+            return [boundary]
         kind = self.decl.kind
         if kind is AccumulatorKind.STATE:
             self._window.append(boundary)
@@ -288,6 +292,11 @@ class Reactor:
         with self.lock:
             self.subscribers.pop(graph, None)
 
+    def attach(self, subscriber: Subscriber) -> None:
+        """Re-attach a subscriber kept across a hot replace of this reactor's package."""
+        with self.lock:
+            self.subscribers[subscriber.graph] = subscriber
+
     # ------------------------------------------------------------------ events
 
     def push(self, accumulator: str, events: Iterable[bytes]) -> int:
@@ -391,7 +400,9 @@ class Reactor:
         stats.last_fire_at = time.time()
         runs = []
         for sub in tuple(self.subscribers.values()):
-            run = timed_run(sub.executor, snapshot, self.decl.name, fire_id, stats.last_fire_at)
+            run = timed_run(
+                sub.executor, snapshot, self.decl.name, fire_id, stats.last_fire_at, locked=True
+            )
             sub.runs.append(run)
             if run.ok:
                 sub.ok_total += 1

@@ -436,7 +436,7 @@ class Runtime:
             reactor = self._reactors[name]
             reactor.cache.update(cache)
             for graph, sub in subscribers.items():
-                reactor.subscribers[graph] = sub
+                reactor.attach(sub)
                 self.registry.reactors[name].subscribers[graph] = sub.package
 
     def _teardown(self, record: LoadRecord) -> dict[str, int]:
