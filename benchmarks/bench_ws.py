@@ -36,8 +36,8 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
+from cloacina_host.building import archive_library
 from cloacina_host.loader import open_plugin
-from cloacina_host.packages import Manifest, declarations_of, write_archive
 
 KEY = "clk_bench"
 
@@ -48,18 +48,7 @@ def pack(library: Path, dest: Path) -> Path:
         decl = plugin.decl
     finally:
         plugin.close()
-    manifest = Manifest.for_library(
-        library.read_bytes(),
-        name=decl.name,
-        version=decl.version,
-        library_file=f"lib{decl.name.replace('-', '_')}.so",
-        abi_version=decl.abi_version,
-        language="c",
-        target="x86_64-unknown-linux-gnu",
-        description=decl.name,
-        declarations=declarations_of(decl),
-    )
-    return write_archive(manifest, library, dest)
+    return archive_library(library, decl, dest, language="c", description=decl.name)
 
 
 def free_port() -> int:

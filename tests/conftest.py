@@ -86,26 +86,15 @@ def pricing(rt: Runtime, c_plugins: dict[str, Path]) -> Runtime:
 
 def pack_library(library: Path, dest: Path) -> Path:
     """A real ``.cloacina`` archive of a built library (the manifest read from the library)."""
+    from cloacina_host.building import archive_library
     from cloacina_host.loader import open_plugin
-    from cloacina_host.packages import Manifest, declarations_of, write_archive
 
     plugin = open_plugin(library)
     try:
         decl = plugin.decl
     finally:
         plugin.close()
-    manifest = Manifest.for_library(
-        library.read_bytes(),
-        name=decl.name,
-        version=decl.version,
-        library_file=f"lib{decl.name.replace('-', '_')}.so",
-        abi_version=decl.abi_version,
-        language="c",
-        target="x86_64-unknown-linux-gnu",
-        description=f"{decl.name} (test build)",
-        declarations=declarations_of(decl),
-    )
-    return write_archive(manifest, library, dest)
+    return archive_library(library, decl, dest, language="c", description=f"{decl.name} (test)")
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from . import packages
 from .errors import BuildError, PackageError
 from .ffi import ENTRY_SYMBOL
 from .probe import DEFAULT_TIMEOUT, probe_library
+from .types import PackageDecl
 
 __all__ = [
     "CMAKE_BUILD_DIR",
@@ -412,17 +413,40 @@ def pack_project(
             "identity or the library's declared name/version and rebuild), then pack again",
             package=identity.name,
         )
-    manifest = packages.Manifest.for_library(
-        library_bytes,
-        name=identity.name,
-        version=identity.version,
+    say(f"Writing {packages.archive_name(decl.name, decl.version)}")
+    return archive_library(
+        library,
+        decl,
+        Path.cwd() if out_dir is None else out_dir,
+        language=_LANGUAGE[kind],
         description=identity.description,
+        data=library_bytes,
+    )
+
+
+def archive_library(
+    library: Path,
+    decl: PackageDecl,
+    out_dir: str | os.PathLike[str],
+    *,
+    language: str,
+    description: str = "",
+    data: bytes | None = None,
+) -> Path:
+    """Write the archive of a validated library whose declarations are ``decl``.
+
+    The manifest takes its identity and declarations from ``decl``, the hash and size from
+    the library's bytes (``data``, or read now), and this machine's target triple."""
+    manifest = packages.Manifest.for_library(
+        library.read_bytes() if data is None else data,
+        name=decl.name,
+        version=decl.version,
+        description=description,
         library_file=library.name,
         abi_version=decl.abi_version,
-        language=_LANGUAGE[kind],
+        language=language,
         target=host_target(),
         declarations=packages.declarations_of(decl),
     )
-    say(f"Writing {manifest.archive_name}")
     # write_archive re-reads the library and refuses it if it changed since it was hashed.
-    return packages.write_archive(manifest, library, Path.cwd() if out_dir is None else out_dir)
+    return packages.write_archive(manifest, library, out_dir)
