@@ -208,8 +208,8 @@ def test_exit_codes(srv: Server, cli: Cli, c_archives: dict[str, Path]) -> None:
     assert proc.returncode == 1 and "SOURCE=<json>" in proc.stderr
     proc = cli("accumulator", "push", "raw_prices", "{not json", *remote, "--key", key)
     assert proc.returncode == 1 and "not valid JSON" in proc.stderr
-    proc = cli("graph", "list", "--server", srv.url, "--key", key)
-    assert proc.returncode == 1 and "no tenant given" in proc.stderr
+    proc = cli("graph", "list", "--server", srv.url, "--key", BOOT)
+    assert proc.returncode == 1 and "no tenant given and the key is a platform key" in proc.stderr
     proc = cli("graph", "list", "--profile", "missing")
     assert proc.returncode == 1 and "no profile 'missing'" in proc.stderr
     proc = cli("package", "list", "--data-dir", str(cli.home / "no-daemon"))
@@ -218,6 +218,11 @@ def test_exit_codes(srv: Server, cli: Cli, c_archives: dict[str, Path]) -> None:
 
 def test_settings_precedence_and_json(srv: Server, cli: Cli) -> None:
     tenant, key = srv.tenant()
+    # with no tenant anywhere, a tenant key acts in its own tenant (GET /v1/auth/whoami)
+    assert cli.json("graph", "list", "--server", srv.url, "--key", key) == {
+        "reactors": [],
+        "graphs": [],
+    }
     other, other_key = srv.tenant()
     # the environment supplies what no flag gives
     env = {"CLOACINA_SERVER": srv.url, "CLOACINA_API_KEY": key, "CLOACINA_TENANT": tenant}

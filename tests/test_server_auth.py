@@ -151,3 +151,11 @@ def test_expired_ticket(server: Server, two_tenants: dict[str, str]) -> None:
     time.sleep(3.2)
     status, body = refused_ws(server, f"/v1/ws/reactor/PriceReactor?token={ticket}")
     assert (status, body["code"]) == (401, "unauthorized")
+
+
+def test_whoami(server: Server, two_tenants: dict[str, str]) -> None:
+    me = server.request("GET", "/v1/auth/whoami", two_tenants["key_a"]).json()
+    assert me["tenant"] == two_tenants["a"] and me["role"] == "admin" and not me["is_admin"]
+    platform = server.request("GET", "/v1/auth/whoami", BOOT).json()
+    assert platform["tenant"] is None and platform["is_admin"]
+    assert_error(server.request("GET", "/v1/auth/whoami", key=None), 401, "unauthorized")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -276,12 +276,18 @@ def remote(ctx: click.Context, *, tenant: bool = True) -> Iterator[Remote]:
     """A client for the command; errors print ``Error: …`` and exit with their status."""
     with user_errors():
         s = settings_of(ctx)
-        if tenant and not s.tenant:
-            raise CloacinaError(
-                "no tenant given: pass --tenant NAME, set CLOACINA_TENANT, or set a "
-                "profile's tenant (`cloacinactl profile set NAME --tenant NAME`)"
-            )
+        fix = (
+            "pass --tenant NAME, set CLOACINA_TENANT, or set a profile's tenant "
+            "(`cloacinactl profile set NAME --tenant NAME`)"
+        )
+        if tenant and not s.tenant and not s.key:
+            raise CloacinaError(f"no tenant given: {fix}")
         with Client(s.server, s.key) as client:
+            if tenant and not s.tenant:
+                # a tenant key acts in its own tenant unless told otherwise
+                s = replace(s, tenant=client.get("/v1/auth/whoami").get("tenant"))
+                if not s.tenant:
+                    raise CloacinaError(f"no tenant given and the key is a platform key: {fix}")
             yield Remote(client, s)
 
 

@@ -554,6 +554,18 @@ def create_app(
             }
         )
 
+    @api.get("/v1/auth/whoami", tags=["auth"])
+    def whoami(who: Caller) -> Response:
+        """The calling key: its tenant (null for a platform key) and role."""
+        return _json(
+            {
+                "key_id": who.key_id,
+                "tenant": who.tenant,
+                "role": who.role,
+                "is_admin": who.is_admin,
+            }
+        )
+
     # ------------------------------------------------------------------ tenants
 
     @api.post("/v1/tenants", status_code=201, tags=["tenants"])
