@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -287,3 +288,59 @@ def test_server_start_command(tmp_path: Path, cli: Cli) -> None:
     assert proc.returncode == 0, err
     assert b'"event": "server_stopped"' in err  # info logs by default for services
     assert (tmp_path / "data" / "cloacina.db").is_file()  # --data-dir defaults to CLOACINA_HOME
+
+
+def test_graph_outputs_follow(srv: Server, cli: Cli, c_archives: dict[str, Path]) -> None:
+    """`graph outputs --follow` prints runs live from the server's outputs stream."""
+    tenant, key = srv.tenant()
+    for name in ("pricing-publisher", "pricing-subscriber"):
+        assert srv.upload(tenant, key, c_archives[name]).json()["status"] == "loaded"
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cloacina_host",
+            "graph",
+            "outputs",
+            "price_consumer",
+            "--follow",
+            "--server",
+            srv.url,
+            "--key",
+            key,
+            "-o",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli.env,
+    )
+    try:
+        seen: list[dict[str, Any]] = []
+
+        def pushed_and_seen() -> bool:
+            # push until the follower (connecting in the background) prints a run
+            cli.ok(
+                "accumulator",
+                "push",
+                "raw_prices",
+                '{"price": 5}',
+                "--server",
+                srv.url,
+                "--key",
+                key,
+            )
+            ready, _, _ = select.select([follow.stdout], [], [], 0.5)
+            if ready and follow.stdout is not None:
+                seen.append(orjson.loads(follow.stdout.readline()))
+            return bool(seen)
+
+        eventually(pushed_and_seen, timeout=60)
+        assert seen[0]["graph"] == "price_consumer"
+        assert seen[0]["outputs"] == {"publish": {"signal": 0}}
+    finally:
+        follow.terminate()
+        follow.communicate(timeout=20)
+    proc = cli("graph", "outputs", "nope", "--follow", "--server", srv.url, "--key", key)
+    assert proc.returncode == 3 and proc.stderr.startswith("Error: ")

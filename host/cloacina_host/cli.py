@@ -1084,10 +1084,28 @@ def graph_accumulators(ctx: click.Context) -> None:
 
 @graph_group.command("outputs")
 @click.argument("graph")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing runs as they happen (Ctrl-C stops)."
+)
 @remote_options
 @click.pass_context
-def graph_outputs(ctx: click.Context, graph: str) -> None:
+def graph_outputs(ctx: click.Context, graph: str, follow: bool) -> None:
     """Show GRAPH's last runs (oldest first): each run's terminal outputs or error."""
+    if follow:
+        with remote(ctx) as r:
+            path = f"/v1/ws/graph/{segment(graph)}/outputs"
+            try:
+                for run in r.client.follow(path, {"tenant": r.tenant}):
+                    if r.json:
+                        click.echo(orjson.dumps(run).decode())
+                    else:
+                        outcome = run.get("error") or text_of(run.get("outputs"))
+                        started = when(run.get("started_at"))
+                        click.echo(f"fire {run.get('fire')}  {started}  {outcome}", nl=True)
+                        sys.stdout.flush()
+            except KeyboardInterrupt:
+                pass
+        return
     with remote(ctx) as r:
         runs = r.client.get(r.path("graphs", graph)).get("outputs") or []
     if r.json:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -140,6 +140,34 @@ class Client:
             "Content-Length": str(len(head) + size + len(tail)),
         }
         return self.request("POST", path, content=body(), headers=headers)
+
+    def follow(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
+        """JSON messages of a WebSocket endpoint (``path``, e.g. ``/v1/ws/…``), authenticated
+        with a single-use ticket, until the server closes the socket."""
+        from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+        from websockets.sync.client import connect
+
+        ticket = self.request("POST", "/v1/auth/ws-ticket")["ticket"]
+        query = urlencode({**(params or {}), "token": ticket})
+        url = self.server.replace("http", "ws", 1) + path + "?" + query
+        try:
+            with connect(url, open_timeout=TIMEOUT) as ws:
+                while True:
+                    try:
+                        message = ws.recv()
+                    except ConnectionClosed:
+                        return
+                    yield orjson.loads(message)
+        except InvalidStatus as exc:
+            body = exc.response.body or b""
+            try:
+                envelope = orjson.loads(body)
+                message, code = str(envelope["error"]), str(envelope["code"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                message, code = body.decode("utf-8", "replace") or str(exc), "error"
+            raise RemoteError(message, exc.response.status_code, code) from None
+        except (OSError, WebSocketException) as exc:
+            raise UnreachableError(f"cannot follow {url.split('?')[0]}: {exc}") from None
 
 
 def _reason(exc: httpx.TransportError) -> str:
