@@ -21,7 +21,15 @@ export CLOACINA_BOOTSTRAP_KEY="clk_tutorial_bootstrap_$(date +%s)"
 SERVER_PID=""
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@"; }
+# print a command as it runs, with secrets shown by name rather than value
+show() {
+  local line="$*" name
+  for name in CLOACINA_BOOTSTRAP_KEY ACME_KEY MIXED_KEY; do
+    [ -n "${!name:-}" ] && line=${line//"${!name}"/\$$name}
+  done
+  printf '$ %s\n' "$line"
+  "$@"
+}
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
@@ -59,7 +67,7 @@ step "4. A tenant, a tenant-scoped key, and the acme-prod profile"
 show cloacinactl --server "$SERVER" --key "$CLOACINA_BOOTSTRAP_KEY" tenant create acme
 ACME_KEY=$(cloacinactl --server "$SERVER" --key "$CLOACINA_BOOTSTRAP_KEY" -o json \
   key create tutorial --role admin --tenant acme | jq -r .key)
-echo "ACME_KEY=${ACME_KEY:0:12}…"
+echo "ACME_KEY=${ACME_KEY:0:8}… (an admin key of tenant acme)"
 show cloacinactl profile set acme-prod --server "$SERVER" --key "$ACME_KEY" --tenant acme
 show cloacinactl profile use acme-prod
 
@@ -107,5 +115,23 @@ step "10. The safe order: subscribers first, then the publisher"
 show cloacinactl package delete "$SUBSCRIBER_ID" --tenant acme
 show cloacinactl package delete "$PUBLISHER_ID" --tenant acme
 show cloacinactl package list --tenant acme
+
+step "11. And had the subscriber come first? It waits as pending, then binds when the publisher lands"
+show cloacinactl package upload "$SUBSCRIBER_ARCHIVE" --tenant acme
+show cloacinactl package upload "$PUBLISHER_ARCHIVE" --tenant acme
+show cloacinactl package list --tenant acme
+
+step "12. Across languages: the C publisher (built with CMake) feeding the Rust subscriber"
+cd "$ROOT/plugins/examples/c/pricing-publisher"
+show cloacinactl package build . >/dev/null 2>"$WORK/build-c.log" || { cat "$WORK/build-c.log"; exit 1; }
+show cloacinactl package pack . --out-dir "$WORK"
+cd "$WORK"
+show cloacinactl --key "$CLOACINA_BOOTSTRAP_KEY" tenant create mixed
+MIXED_KEY=$(cloacinactl --key "$CLOACINA_BOOTSTRAP_KEY" -o json key create ops --role admin --tenant mixed | jq -r .key)
+show cloacinactl package upload "$WORK/pricing-publisher-0.1.0.cloacina" --tenant mixed --key "$MIXED_KEY"
+show cloacinactl package upload "$SUBSCRIBER_ARCHIVE" --tenant mixed --key "$MIXED_KEY"
+show cloacinactl accumulator push normalized_prices '{"price": 100}' --tenant mixed --key "$MIXED_KEY"
+show cloacinactl accumulator push raw_prices '{"price": 250}' --tenant mixed --key "$MIXED_KEY"
+show cloacinactl graph outputs price_consumer --tenant mixed --key "$MIXED_KEY"
 
 step "tutorial finished: binding, firing, the guard and the safe unload order all behaved as written"
