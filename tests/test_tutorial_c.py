@@ -152,9 +152,21 @@ def test_state_and_batch_accumulators(multi: Runtime) -> None:
     assert multi.push("batch", ["b"]) == 1  # max_buffer_size 2 reached
     assert multi.outputs("window_graph")[-1].outputs["batch_out"] == ["a", ["b"]]
     multi.push("batch", {"c": 1})
-    assert multi.tick(now=10**9) == 1  # flush interval passed
+    multi.tick(now=10**9)  # flush interval passed (the package's poller polls too)
     assert multi.outputs("window_graph")[-1].outputs["batch_out"] == [{"c": 1}]
     assert multi.reactor("WindowReactor").stats.fires == fires + 2
+
+
+def test_polling_accumulator(multi: Runtime) -> None:
+    start = 10.0**6
+    assert multi.tick(now=start) == 1  # first poll: {"poll": 1}
+    assert multi.outputs("poll_graph")[-1].outputs == {"polled": [{"poll": 1}]}
+    assert multi.tick(now=start + 0.5) == 0  # interval (1 s) not reached: no poll
+    assert multi.tick(now=start + 1.0) == 0  # second poll answers null: no boundary
+    assert multi.tick(now=start + 2.0) == 1
+    assert multi.outputs("poll_graph")[-1].outputs == {"polled": [{"poll": 3}]}
+    acc = multi.reactor("PollReactor").accumulators["poller"]
+    assert acc.events_total == 2
 
 
 def test_trigger_less_graph_on_demand(multi: Runtime) -> None:

@@ -30,6 +30,17 @@ CLOACINA_NODE_FN(unit_pick) {
     return cloacina_output_str(out, "\"Quiet\"");
 }
 
+/* A polling source: every other poll has nothing to say (null), the others count up. */
+static int polls = 0;
+CLOACINA_NODE_FN(poll_counter) {
+    (void)ctx; (void)inputs; (void)n_inputs;
+    polls++;
+    if (polls % 2 == 0) return cloacina_output_str(out, "null");
+    char buf[32];
+    snprintf(buf, sizeof buf, "{\"poll\": %d}", polls);
+    return cloacina_output_str(out, buf);
+}
+
 /* Uppercases nothing: tags the event so tests can see the accumulator function ran. */
 CLOACINA_NODE_FN(tag_event) {
     (void)ctx;
@@ -47,11 +58,13 @@ CLOACINA_PACKAGE("test-multi", "1.0.0", 0,
         CLOACINA_REACTOR("LatestReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST, CLOACINA_LIST("l"), CLOACINA_NONE),
         CLOACINA_REACTOR("RouteReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST, CLOACINA_LIST("level"), CLOACINA_NONE),
         CLOACINA_REACTOR("WindowReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST, CLOACINA_LIST("window", "batch"), CLOACINA_NONE),
-        CLOACINA_REACTOR("SeqAllReactor", CLOACINA_WHEN_ALL, CLOACINA_SEQUENTIAL, CLOACINA_LIST("x", "y"), CLOACINA_NONE)),
+        CLOACINA_REACTOR("SeqAllReactor", CLOACINA_WHEN_ALL, CLOACINA_SEQUENTIAL, CLOACINA_LIST("x", "y"), CLOACINA_NONE),
+        CLOACINA_REACTOR("PollReactor", CLOACINA_WHEN_ANY, CLOACINA_LATEST, CLOACINA_LIST("poller"), CLOACINA_NONE)),
     CLOACINA_ACCUMULATORS(
         CLOACINA_PASSTHROUGH("l", tag_event),
         CLOACINA_ACCUMULATOR("window", CLOACINA_ACC_STATE, "{\"capacity\": 3}", NULL),
-        CLOACINA_ACCUMULATOR("batch", CLOACINA_ACC_BATCH, "{\"max_buffer_size\": 2, \"flush_interval_ms\": 50}", NULL)),
+        CLOACINA_ACCUMULATOR("batch", CLOACINA_ACC_BATCH, "{\"max_buffer_size\": 2, \"flush_interval_ms\": 50}", NULL),
+        CLOACINA_ACCUMULATOR("poller", CLOACINA_ACC_POLLING, "{\"interval_ms\": 1000}", poll_counter)),
     CLOACINA_GRAPHS(
         CLOACINA_GRAPH("all_graph", "AllReactor",
             CLOACINA_NODES(CLOACINA_NODE("both", both, CLOACINA_LIST("a", "b"), CLOACINA_NONE, CLOACINA_NONE))),
@@ -83,5 +96,7 @@ CLOACINA_PACKAGE("test-multi", "1.0.0", 0,
             CLOACINA_NODES(
                 CLOACINA_NODE("window_out", window_out, CLOACINA_LIST("window"), CLOACINA_NONE, CLOACINA_NONE),
                 CLOACINA_NODE("batch_out", batch_out, CLOACINA_LIST("batch"), CLOACINA_NONE, CLOACINA_NONE))),
+        CLOACINA_GRAPH("poll_graph", "PollReactor",
+            CLOACINA_NODES(CLOACINA_NODE("polled", each, CLOACINA_LIST("poller"), CLOACINA_NONE, CLOACINA_NONE))),
         CLOACINA_GRAPH("adder", NULL,
             CLOACINA_NODES(CLOACINA_NODE("adder", adder, CLOACINA_LIST("p", "q"), CLOACINA_NONE, CLOACINA_NONE)))))
