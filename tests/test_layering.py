@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "loader": 3,
     "executor": 3,
     "store": 3,
+    "render": 3,
     "reactor": 4,
     "probe": 4,
     "runtime": 5,
