@@ -72,3 +72,22 @@ def test_node_durations_through_a_real_runtime(c_plugins: dict[str, Path]) -> No
         assert plain.outputs("price_consumer")[-1].node_seconds == ()
     finally:
         plain.close()
+
+
+def test_scrape_time_accumulator_families(c_plugins: dict[str, Path]) -> None:
+    metrics = Metrics()
+    rt = Runtime("acme", observer=metrics)
+    metrics.source = lambda: [TenantSample("acme", rt.reactors(), len(rt.packages()))]
+    try:
+        rt.load(c_plugins["test_multi"])
+        rt.push("batch", {"n": 1})  # max_buffer_size 2: one event waits for the flush
+        rt.push("window", 1)
+        text = metrics.render().decode()
+        labels = 'accumulator="batch",kind="batch",tenant="acme"'
+        assert f"cloacina_accumulator_buffer_depth{{{labels}}} 1.0" in text
+        assert f"cloacina_accumulator_events_total{{{labels}}} 1.0" in text
+        window = 'accumulator="window",kind="state",tenant="acme"'
+        assert f"cloacina_accumulator_buffer_depth{{{window}}} 0.0" in text
+        assert 'cloacina_package_loaded{tenant="acme"} 1.0' in text
+    finally:
+        rt.close()

@@ -84,6 +84,11 @@ class _Live(Collector):
         loaded = GaugeMetricFamily(
             "cloacina_package_loaded", "Packages loaded in a tenant.", labels=["tenant"]
         )
+        depth = GaugeMetricFamily(
+            "cloacina_accumulator_buffer_depth",
+            "Events buffered by a batch accumulator, waiting for its next flush.",
+            labels=["tenant", "accumulator", "kind"],
+        )
         source = self._metrics.source
         for sample in source() if source is not None else ():
             loaded.add_metric([sample.tenant], sample.packages_loaded)
@@ -93,7 +98,8 @@ class _Live(Collector):
                     labels = [sample.tenant, acc.name, acc.decl.kind.label]
                     events.add_metric(labels, acc.events_total)
                     errors.add_metric(labels, acc.errors_total)
-        yield from (events, errors, subscribers, loaded)
+                    depth.add_metric(labels, acc.buffer_depth)
+        yield from (events, errors, subscribers, loaded, depth)
 
 
 class Metrics:

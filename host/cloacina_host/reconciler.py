@@ -290,7 +290,3 @@ class Reconciler:
         self._sha.pop(name, None)
         self.status.pop(name, None)
         report.unloaded.append(name)
-
-    def forget_failures(self) -> None:
-        """Retry failed versions on the next pass (e.g. after the operator fixed the host)."""
-        self._failed.clear()
