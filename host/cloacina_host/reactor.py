@@ -132,8 +132,10 @@ class Accumulator:
         """Boundaries produced by one event (none while a batch is filling)."""
         self.last_event_at = time.time()
         try:
-            boundary = self._call([event]) if self._fn is not None else event
-            if self._fn is not None:
+            if self._fn is None:
+                boundary = event
+            else:
+                boundary = self._call([event])
                 orjson.loads(boundary)  # a plugin's boundary must be JSON too
         except (PluginCallError, orjson.JSONDecodeError) as exc:
             self.errors_total += 1

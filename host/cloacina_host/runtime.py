@@ -131,19 +131,30 @@ class _TriggerLess:
     runs: deque[GraphRun]
 
 
-def encode_event(event: Any, where: str) -> bytes:
-    """JSON bytes for an event: text/bytes are validated, other values are serialized."""
-    if isinstance(event, bytes | bytearray | memoryview | str):
-        data = event.encode("utf-8") if isinstance(event, str) else bytes(event)
+loads = orjson.loads
+
+
+def encode_event(event: Any, kind: str, name: str) -> bytes:
+    """JSON bytes for an event: text/bytes are validated, other values are serialized.
+
+    ``kind`` and ``name`` say what the event is for ("accumulator", "raw_prices"), for the
+    error message only."""
+    if type(event) is bytes:  # the hot path: the server and most callers hand over bytes
         try:
-            orjson.loads(data)
+            loads(event)
         except orjson.JSONDecodeError as exc:
-            raise InvalidInputError(f"event for {where} is not valid JSON: {exc}") from exc
-        return data
+            raise InvalidInputError(f"event for {kind} '{name}' is not valid JSON: {exc}") from exc
+        return event
+    if isinstance(event, bytearray | memoryview | str):
+        return encode_event(
+            event.encode("utf-8") if isinstance(event, str) else bytes(event), kind, name
+        )
     try:
         return orjson.dumps(event)
     except TypeError as exc:
-        raise InvalidInputError(f"event for {where} cannot be encoded as JSON: {exc}") from exc
+        raise InvalidInputError(
+            f"event for {kind} '{name}' cannot be encoded as JSON: {exc}"
+        ) from exc
 
 
 class Runtime:
@@ -497,13 +508,12 @@ class Runtime:
     def push(self, accumulator: str, event: Any) -> int:
         """Push one JSON event (bytes/str are validated, other values serialized).
         Returns the number of reactor fires it caused."""
-        data = encode_event(event, f"accumulator '{accumulator}'")
+        data = encode_event(event, "accumulator", accumulator)
         return self._reactor_for(accumulator).push(accumulator, (data,))
 
     def push_many(self, accumulator: str, events: Iterable[Any]) -> int:
         """Push several events in one reactor wake-up (``latest`` coalesces their fires)."""
-        where = f"accumulator '{accumulator}'"
-        data = [encode_event(e, where) for e in events]
+        data = [encode_event(e, "accumulator", accumulator) for e in events]
         return self._reactor_for(accumulator).push(accumulator, data)
 
     def reactor(self, name: str) -> Reactor:
@@ -518,7 +528,7 @@ class Runtime:
 
     def fire(self, reactor: str, inputs: dict[str, Any] | None = None) -> list[GraphRun]:
         """Fire a reactor now (``force_fire``), optionally with replaced inputs (``fire_with``)."""
-        encoded = {k: encode_event(v, f"input '{k}'") for k, v in (inputs or {}).items()}
+        encoded = {k: encode_event(v, "input", k) for k, v in (inputs or {}).items()}
         return self.reactor(reactor).fire(encoded or None)
 
     def invoke(self, graph: str, inputs: dict[str, Any] | None = None) -> GraphRun:
@@ -530,7 +540,7 @@ class Runtime:
                 tenant=self.tenant,
                 graph=graph,
             )
-        snapshot = {k: encode_event(v, f"input '{k}'") for k, v in (inputs or {}).items()}
+        snapshot = {k: encode_event(v, "input", k) for k, v in (inputs or {}).items()}
         run = timed_run(entry.executor, snapshot, None, len(entry.runs) + 1)
         entry.runs.append(run)
         self.observer.graph_finished(self.tenant, run)
