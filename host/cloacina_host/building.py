@@ -396,13 +396,7 @@ def pack_project(
     kind = packages.project_kind(path)
     identity = packages.read_identity(path)
     library = locate_library(path)
-    try:
-        library_bytes = library.read_bytes()
-    except OSError as exc:
-        raise PackageError(
-            f"cannot read library {str(library)!r}: {exc.strerror or exc}",
-            package=identity.name,
-        ) from None
+    library_bytes = packages.read_library(library, identity.name)
     say(f"Validating {library} in a child process")
     decl = probe_library(library, timeout=timeout)
     if (identity.name, identity.version) != (decl.name, decl.version):
@@ -438,7 +432,7 @@ def archive_library(
     The manifest takes its identity and declarations from ``decl``, the hash and size from
     the library's bytes (``data``, or read now), and this machine's target triple."""
     manifest = packages.Manifest.for_library(
-        library.read_bytes() if data is None else data,
+        packages.read_library(library, decl.name) if data is None else data,
         name=decl.name,
         version=decl.version,
         description=description,

@@ -449,6 +449,17 @@ def build_archive(manifest: Manifest, library: bytes, limits: Limits | None = No
     return gz_buf.getvalue()
 
 
+def read_library(path: str | os.PathLike[str], package: str) -> bytes:
+    """A built library's bytes, or a PackageError naming the file."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PackageError(
+            f"cannot read library {str(path)!r}: {exc.strerror or exc}", package=package
+        ) from None
+
+
 def write_archive(
     manifest: Manifest,
     library_path: str | os.PathLike[str],
@@ -461,15 +472,7 @@ def write_archive(
     ``dest_dir`` is created if needed; the file is written to a temporary name and renamed,
     so a reader never sees half an archive.
     """
-    library_path = Path(library_path)
-    try:
-        library = library_path.read_bytes()
-    except OSError as exc:
-        raise PackageError(
-            f"cannot read library {str(library_path)!r}: {exc.strerror or exc}",
-            package=manifest.name,
-        ) from None
-    data = build_archive(manifest, library, limits)
+    data = build_archive(manifest, read_library(library_path, manifest.name), limits)
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / manifest.archive_name
