@@ -88,6 +88,21 @@ def test_accumulator_function_rejects_bad_event(pricing: Runtime) -> None:
     assert pricing.reactor("PriceReactor").accumulators["raw_prices"].errors_total == 1
 
 
+def test_refused_events_can_be_collected_while_the_rest_are_pushed(pricing: Runtime) -> None:
+    from cloacina_host import PluginCallError
+
+    reactor = pricing.reactor_of("raw_prices")
+    events = [b'{"price": 1}', b'{"symbol": "no price"}', b'{"price": 4}']
+    refused: list[PluginCallError] = []
+    assert reactor.push("raw_prices", events, refused) == 1  # latest: one fire, newest value
+    assert [e.status for e in refused] == [1]  # invalid_input, from the accumulator function
+    assert pricing.outputs("price_consumer")[-1].ok
+    assert reactor.accumulators["raw_prices"].events_total == 2
+    assert reactor.state_snapshot()["cache"]["raw_prices"] == {"price": 4}
+    with pytest.raises(PluginCallError):  # without a list, the first refusal is raised
+        reactor.push("raw_prices", events)
+
+
 @pytest.fixture
 def multi(rt: Runtime, c_plugins: dict[str, Path]) -> Runtime:
     rt.load(c_plugins["test_multi"])

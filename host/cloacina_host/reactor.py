@@ -301,8 +301,18 @@ class Reactor:
 
     # ------------------------------------------------------------------ events
 
-    def push(self, accumulator: str, events: Iterable[bytes]) -> int:
-        """Feed events to one of this reactor's accumulators; returns the number of fires."""
+    def push(
+        self,
+        accumulator: str,
+        events: Iterable[bytes],
+        errors: list[PluginCallError] | None = None,
+    ) -> int:
+        """Feed events to one of this reactor's accumulators in one wake-up; returns the
+        number of fires.
+
+        An event the accumulator refuses raises :class:`PluginCallError` (the events before
+        it stay applied); with ``errors``, the refusal is recorded there instead and the
+        remaining events are still pushed."""
         acc = self.accumulators[accumulator]
         with self.lock:
             if self.state is ReactorState.STOPPED:
@@ -313,11 +323,18 @@ class Reactor:
                 )
             try:
                 for event in events:
-                    for boundary in acc.ingest(event):
+                    try:
+                        boundaries = acc.ingest(event)
+                    except PluginCallError as exc:
+                        self.observer.accumulator_event(
+                            self.tenant, self.decl.name, acc.decl, False
+                        )
+                        if errors is None:
+                            raise
+                        errors.append(exc)
+                        continue
+                    for boundary in boundaries:
                         self._offer(accumulator, boundary)
-            except PluginCallError:
-                self.observer.accumulator_event(self.tenant, self.decl.name, acc.decl, False)
-                raise
             finally:
                 fires = self._drain()
             if self._observe:

@@ -495,7 +495,8 @@ class Runtime:
 
     # ------------------------------------------------------------------ events
 
-    def _reactor_for(self, accumulator: str) -> Reactor:
+    def reactor_of(self, accumulator: str) -> Reactor:
+        """The reactor an accumulator feeds."""
         reactor = self._by_accumulator.get(accumulator)
         if reactor is None:
             raise NotFoundError(
@@ -509,12 +510,12 @@ class Runtime:
         """Push one JSON event (bytes/str are validated, other values serialized).
         Returns the number of reactor fires it caused."""
         data = encode_event(event, "accumulator", accumulator)
-        return self._reactor_for(accumulator).push(accumulator, (data,))
+        return self.reactor_of(accumulator).push(accumulator, (data,))
 
     def push_many(self, accumulator: str, events: Iterable[Any]) -> int:
         """Push several events in one reactor wake-up (``latest`` coalesces their fires)."""
         data = [encode_event(e, "accumulator", accumulator) for e in events]
-        return self._reactor_for(accumulator).push(accumulator, data)
+        return self.reactor_of(accumulator).push(accumulator, data)
 
     def reactor(self, name: str) -> Reactor:
         reactor = self._reactors.get(name)

@@ -159,29 +159,13 @@ def push_frames(
             )
         else:
             valid.append(frame)
-    fires = 0
-    while valid:
-        try:
-            entry = runtime.registry.accumulators.get(name)
-            if entry is None:
-                raise NotFoundError(
-                    f"accumulator '{name}' is not loaded in tenant '{runtime.tenant}'",
-                    tenant=runtime.tenant,
-                )
-            reactor = runtime.reactor(entry[1])
-            acc = reactor.accumulators[name]
-            # under the reactor's lock the accumulator's count tells how far a failed batch got
-            with reactor.lock:
-                before = acc.events_total
-                try:
-                    fires += reactor.push(name, valid)
-                    valid = []
-                except PluginCallError as exc:
-                    errors.append({"type": "error", "code": exc.code, "error": str(exc)})
-                    valid = valid[acc.events_total - before + 1 :]
-        except CloacinaError as exc:
-            errors.append({"type": "error", "code": exc.code, "error": str(exc)})
-            break
+    refused: list[PluginCallError] = []
+    try:
+        fires = runtime.reactor_of(name).push(name, valid, refused) if valid else 0
+    except CloacinaError as exc:
+        errors.append({"type": "error", "code": exc.code, "error": str(exc)})
+        return 0, errors
+    errors += [{"type": "error", "code": e.code, "error": str(e)} for e in refused]
     return fires, errors
 
 
