@@ -222,8 +222,10 @@ class Reconciler:
 
     # ------------------------------------------------------------------ steps
 
-    def _record_loaded(self, d: Desired, reason: str | None = None) -> None:
-        decl = next(p for p in self.runtime.packages() if p.name == d.name)
+    def _record_loaded(self, d: Desired) -> None:
+        record = self.runtime.package_record(d.name)
+        assert record is not None  # just loaded or replaced
+        decl = record.plugin.decl
         self._sha[d.name] = d.sha256
         self._failed.pop(d.name, None)
         self.status[d.name] = PackageStatus(
@@ -231,7 +233,7 @@ class Reconciler:
             decl.version,
             d.sha256,
             State.LOADED,
-            reason,
+            None,
             [r.name for r in decl.reactors],
             [g.name for g in decl.graphs],
         )
