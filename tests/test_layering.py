@@ -49,16 +49,35 @@ ONLY = {
 }
 
 
+def unit(path: Path) -> str:
+    """A module's unit: its stem, or the subpackage it belongs to (``server/edge.py`` -> server)."""
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else path.stem
+
+
+def sources() -> list[Path]:
+    return sorted(PKG.rglob("*.py"))
+
+
 def imports(path: Path) -> set[str]:
+    """What ``path`` imports: ``.unit`` for the package's own units, else the top-level name.
+
+    Imports inside a subpackage (``from .edge import x`` in ``server/``) stay inside its unit
+    and are not listed."""
+    inner = len(path.relative_to(PKG).parts) > 1
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from .x import y / from . import x
+                if inner and node.level == 1:
+                    continue  # a sibling inside the same subpackage
                 if node.module:
                     found.add("." + node.module.split(".")[0])
-                else:  # only names that are modules of the package
+                else:  # only names that are units of the package
                     found.update(
-                        "." + a.name for a in node.names if (PKG / f"{a.name}.py").exists()
+                        "." + a.name
+                        for a in node.names
+                        if (PKG / f"{a.name}.py").exists() or (PKG / a.name).is_dir()
                     )
             elif node.module:
                 found.add(node.module.split(".")[0])
@@ -68,16 +87,17 @@ def imports(path: Path) -> set[str]:
 
 
 def test_every_module_has_a_layer() -> None:
-    modules = {p.stem for p in PKG.glob("*.py")}
-    assert modules <= set(LAYERS), f"give these modules a layer: {modules - set(LAYERS)}"
+    units = {unit(p) for p in sources()}
+    assert units <= set(LAYERS), f"give these modules a layer: {units - set(LAYERS)}"
 
 
 def test_dependency_direction() -> None:
-    for path in PKG.glob("*.py"):
-        mine = LAYERS[path.stem]
+    for path in sources():
+        me = unit(path)
+        mine = LAYERS[me]
         for name in imports(path):
             if name.startswith("."):
                 other = name[1:]
-                assert LAYERS[other] < mine, f"{path.stem} (layer {mine}) imports {other}"
+                assert LAYERS[other] < mine, f"{me} (layer {mine}) imports {other}"
             elif name in ONLY:
-                assert path.stem in ONLY[name], f"only {ONLY[name]} may import {name}"
+                assert me in ONLY[name], f"only {ONLY[name]} may import {name}"
