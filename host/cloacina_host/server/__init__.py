@@ -1,0 +1,19 @@
+"""``cloacina-server``: the HTTP + WebSocket API of docs/api.md over an :class:`~..app.App`.
+
+FastAPI on uvicorn; only this subpackage names the web framework. Its modules:
+
+- :mod:`.app` builds the ASGI app (:func:`create_app`) and runs the background work;
+- :mod:`.routes` and :mod:`.sockets` are the HTTP and WebSocket routes;
+- :mod:`.auth` says who is calling and what they may touch;
+- :mod:`.context` is the per-app state the routes reach, :mod:`.streams` the queues
+  between worker threads and the event loop, :mod:`.edge` the outermost ASGI layer
+  and :mod:`.responses` the ``{error, code}`` envelope;
+- :mod:`.serve` runs it: :func:`run` (what ``cloacinactl server start`` calls) and
+  :func:`main` (``cloacina-server``).
+"""
+
+from .app import create_app
+from .context import Settings
+from .serve import DEFAULT_HOST, DEFAULT_PORT, main, parse_bind, run
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings", "create_app", "main", "parse_bind", "run"]

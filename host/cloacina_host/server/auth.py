@@ -1,0 +1,113 @@
+"""Who is calling and what they may touch: API keys for HTTP, tickets for WebSockets.
+
+Foreign and unknown tenants answer alike (404), so a key cannot probe other tenants."""
+
+from collections.abc import Callable, Collection
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+
+from ..access import RANK, ApiError, Principal, bearer_token
+from ..runtime import Runtime
+from .context import Context, context_of
+from .responses import not_found
+
+
+def principal(request: Request) -> Principal:
+    """The caller of an HTTP request, from its bearer key."""
+    token = bearer_token(request.headers.get("authorization"))
+    record = context_of(request).store.lookup_key(token)
+    if record is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return Principal.of(record)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def check_tenant(ctx: Context, who: Principal, tenant: str, role: str) -> None:
+    if not who.platform and who.tenant != tenant:
+        raise not_found(f"tenant '{tenant}'")  # foreign and unknown look alike
+    if not ctx.store.tenant_exists(tenant):
+        raise not_found(f"tenant '{tenant}'")
+    if not who.platform and RANK[who.role] < RANK[role]:
+        raise ApiError(
+            403, "forbidden", f"this needs a key with role '{role}'; this key is '{who.role}'"
+        )
+
+
+def scoped(role: str) -> Callable[[Request, str, Principal], str]:
+    """A dependency giving the path's ``{tenant}`` once the caller may act there as ``role``."""
+
+    def dependency(request: Request, tenant: str, who: Caller) -> str:
+        check_tenant(context_of(request), who, tenant, role)
+        return tenant
+
+    return dependency
+
+
+Read = Annotated[str, Depends(scoped("read"))]
+Write = Annotated[str, Depends(scoped("write"))]
+Admin = Annotated[str, Depends(scoped("admin"))]
+
+
+def platform(who: Caller) -> Principal:
+    if not who.platform:
+        raise ApiError(403, "forbidden", "this needs a platform admin key")
+    return who
+
+
+Platform = Annotated[Principal, Depends(platform)]
+
+
+def ws_principal(ctx: Context, ws: WebSocket) -> Principal:
+    """The caller of a WebSocket upgrade: a single-use ``?token=`` ticket or a bearer key."""
+    ticket = ws.query_params.get("token")
+    if ticket is not None:
+        who = ctx.tickets.redeem(ticket)
+        if who is None:
+            raise ApiError(401, "unauthorized", "unknown, expired or already used ticket")
+        live = any(
+            k.id == who.key_id and k.revoked_at is None for k in ctx.store.list_keys(who.tenant)
+        )
+        if not live:
+            raise ApiError(401, "unauthorized", "the ticket's API key was revoked")
+        return who
+    token = bearer_token(ws.headers.get("authorization"))
+    record = ctx.store.lookup_key(token)
+    if record is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key")
+    return Principal.of(record)
+
+
+def ws_scope(
+    ctx: Context, ws: WebSocket, role: str, kind: str, name: str
+) -> tuple[Principal, Runtime]:
+    """Authorize an upgrade to the ``kind`` named ``name`` (worker thread): the caller and
+    the runtime of its tenant; a platform key names the tenant with ``?tenant=``."""
+    who = ws_principal(ctx, ws)
+    asked = ws.query_params.get("tenant")
+    if who.platform:
+        if not asked:
+            raise ApiError(
+                400, "invalid_request", "a platform admin key must name a tenant: ?tenant="
+            )
+        tenant = asked
+    else:
+        assert who.tenant is not None
+        tenant = who.tenant
+        if asked and asked != tenant:
+            raise not_found(f"tenant '{asked}'")
+    check_tenant(ctx, who, tenant, role)
+    runtime = ctx.app.host.runtime(tenant)
+    registry = runtime.registry
+    names: Collection[str] = (
+        registry.accumulators
+        if kind == "accumulator"
+        else registry.reactors
+        if kind == "reactor"
+        else registry.graphs
+    )
+    if name not in names:
+        raise not_found(f"{kind} '{name}' in tenant '{tenant}'")
+    return who, runtime

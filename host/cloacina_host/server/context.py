@@ -1,0 +1,55 @@
+"""What every handler reaches: the :class:`~..app.App` and the server's own state.
+
+One :class:`Context` per :func:`~.app.create_app` call, kept on the FastAPI app's state, so
+the route modules are plain module-level routers that any number of apps can share."""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from ..access import TICKET_TTL, Tickets
+from ..app import App
+from ..metrics import Metrics
+from ..store import Store
+from .streams import OutputHub
+
+POLL_SECONDS = 5.0  # background reconcile (SPEC §5)
+TICK_SECONDS = 0.1  # batch flushes and polling accumulators
+MAX_BODY = 256 * 1024 * 1024
+
+
+@dataclass
+class Settings:
+    """Knobs of :func:`~.app.create_app` (tests shorten them)."""
+
+    ticket_ttl: float = TICKET_TTL
+    poll_seconds: float = POLL_SECONDS
+    tick_seconds: float = TICK_SECONDS
+    max_body: int = MAX_BODY
+
+
+@dataclass
+class Context:
+    app: App
+    metrics: Metrics
+    settings: Settings
+    tickets: Tickets
+    hub: OutputHub = field(default_factory=OutputHub)
+    # set once the stored packages have been reconciled after start (``/ready``)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+
+def context_of(conn: HTTPConnection) -> Context:
+    """The context of the app serving ``conn`` (a request or a WebSocket)."""
+    ctx: Context = conn.app.state.cloacina
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context_of)]

@@ -1,0 +1,312 @@
+"""The HTTP routes of docs/api.md: probes, auth, tenants, keys, packages, runtime views.
+
+Handlers that touch the store or a runtime are plain ``def`` functions (FastAPI runs them
+in its thread pool) or hand their work to a worker thread, so native calls and SQL never
+block the event loop."""
+
+from typing import Any, Literal
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from ..access import ApiError
+from ..errors import NotFoundError
+from ..store import Store
+from ..views import (
+    accumulator_views,
+    graph_views,
+    newest_ids,
+    package_item,
+    reactor_view,
+)
+from .auth import Admin, Caller, Platform, Read, Write
+from .context import Ctx
+from .responses import envelope, json_response, not_found
+
+log = structlog.get_logger("cloacina")
+
+router = APIRouter()
+
+
+class TenantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    role: Literal["read", "write", "admin"] = "read"
+
+
+class FireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    inputs: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------------- probes
+
+
+@router.get("/health", tags=["probes"])
+async def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/ready", tags=["probes"])
+def ready_probe(ctx: Ctx) -> Response:
+    try:
+        ctx.store.count_keys()
+    except Exception as exc:
+        return envelope(503, "not_ready", f"the database is not reachable: {exc}")
+    if not ctx.ready.is_set():
+        return envelope(503, "not_ready", "stored packages are not reconciled yet")
+    return json_response({"status": "ready"})
+
+
+@router.get("/metrics", tags=["probes"])
+def metrics_route(ctx: Ctx) -> Response:
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# ---------------------------------------------------------------------- auth
+
+
+@router.post("/v1/auth/ws-ticket", tags=["auth"])
+def ws_ticket(ctx: Ctx, who: Caller) -> Response:
+    ttl = ctx.tickets.ttl
+    return json_response(
+        {
+            "ticket": ctx.tickets.issue(who),
+            "expires_in_seconds": int(ttl) if float(ttl).is_integer() else ttl,
+        }
+    )
+
+
+@router.get("/v1/auth/whoami", tags=["auth"])
+def whoami(who: Caller) -> Response:
+    """The calling key: its tenant (null for a platform key) and role."""
+    return json_response(
+        {
+            "key_id": who.key_id,
+            "tenant": who.tenant,
+            "role": who.role,
+            "is_admin": who.is_admin,
+        }
+    )
+
+
+# ---------------------------------------------------------------------- tenants
+
+
+@router.post("/v1/tenants", status_code=201, tags=["tenants"])
+def create_tenant(ctx: Ctx, body: TenantIn, _: Platform) -> Response:
+    return json_response(ctx.store.create_tenant(body.name, body.description), 201)
+
+
+@router.get("/v1/tenants", tags=["tenants"])
+def list_tenants(ctx: Ctx, _: Platform) -> Response:
+    items = ctx.store.list_tenants()
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.delete("/v1/tenants/{tenant}", tags=["tenants"])
+def delete_tenant(ctx: Ctx, tenant: str, _: Platform) -> Response:
+    ctx.store.delete_tenant(tenant)
+    ctx.app.drop_tenant(tenant)
+    log.info("tenant_deleted", tenant=tenant)
+    return json_response({"status": "deleted", "name": tenant})
+
+
+# ---------------------------------------------------------------------- keys
+
+
+@router.post("/v1/tenants/{tenant}/keys", status_code=201, tags=["keys"])
+def create_key(ctx: Ctx, tenant: Admin, body: KeyIn) -> Response:
+    record, plaintext = ctx.store.create_key(body.name, body.role, tenant)
+    log.info("key_created", tenant=tenant, key=record.id, role=record.role)
+    return json_response(
+        {
+            "id": record.id,
+            "name": record.name,
+            "key": plaintext,
+            "role": record.role,
+            "tenant": record.tenant,
+            "created_at": record.created_at,
+        },
+        201,
+    )
+
+
+@router.get("/v1/tenants/{tenant}/keys", tags=["keys"])
+def list_keys(ctx: Ctx, tenant: Admin) -> Response:
+    items = []
+    for k in ctx.store.list_keys(tenant):
+        d = k.to_dict()
+        del d["is_admin"]
+        items.append(d)
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.delete("/v1/tenants/{tenant}/keys/{key_id}", tags=["keys"])
+def revoke_key(ctx: Ctx, tenant: Admin, key_id: str) -> Response:
+    try:
+        ctx.store.revoke_key(key_id, tenant)
+    except NotFoundError:
+        raise not_found(f"key '{key_id}' in tenant '{tenant}'") from None
+    log.info("key_revoked", tenant=tenant, key=key_id)
+    return json_response({"status": "revoked", "id": key_id})
+
+
+# ---------------------------------------------------------------------- packages
+
+
+def package_items(store: Store, tenant: str) -> list[dict[str, Any]]:
+    rows = store.list_packages(tenant)
+    statuses = {s["name"]: s for s in store.read_status(tenant)}
+    newest = newest_ids(rows)
+    return [package_item(r, statuses, newest[r.name]) for r in rows]
+
+
+UPLOAD_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/tenants/{tenant}/packages",
+    status_code=201,
+    tags=["packages"],
+    openapi_extra=UPLOAD_DOC,
+)
+async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except StarletteHTTPException as exc:
+        raise ApiError(400, "invalid_request", f"invalid multipart body: {exc.detail}") from exc
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(
+                400,
+                "invalid_request",
+                "upload the archive as multipart/form-data field 'file'",
+            )
+        data = await upload.read()
+    finally:
+        await form.close()
+    if not data:
+        raise ApiError(400, "invalid_package", "the uploaded file is empty")
+    row, status = await anyio.to_thread.run_sync(ctx.app.upload, tenant, data)
+    if status.get("status") == "failed":
+        ctx.metrics.load_failures(tenant)
+    items = await anyio.to_thread.run_sync(package_items, ctx.store, tenant)
+    mine = next((i for i in items if i["id"] == row.id), None)
+    log.info("package_uploaded", tenant=tenant, package=row.name, version=row.version)
+    return json_response(
+        {
+            "id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "tenant": tenant,
+            "status": mine["status"] if mine else status.get("status"),
+            "reason": mine["reason"] if mine else status.get("reason"),
+        },
+        201,
+    )
+
+
+@router.get("/v1/tenants/{tenant}/packages", tags=["packages"])
+def list_packages(ctx: Ctx, tenant: Read) -> Response:
+    items = package_items(ctx.store, tenant)
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.get("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
+def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
+    row = ctx.store.find_package(tenant, ref)
+    if row is None:
+        raise not_found(f"package '{ref}' in tenant '{tenant}'")
+    item = next(i for i in package_items(ctx.store, tenant) if i["id"] == row.id)
+    item["declarations"] = row.manifest.declarations
+    return json_response(item)
+
+
+@router.delete("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
+def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
+    row, messages = ctx.app.delete(tenant, ref)
+    log.info("package_deleted", tenant=tenant, package=row.name, version=row.version)
+    return json_response(
+        {
+            "status": "deleted",
+            "id": row.id,
+            "name": row.name,
+            "version": row.version,
+            "messages": messages,
+        }
+    )
+
+
+# ---------------------------------------------------------------------- runtime views
+
+
+@router.get("/v1/tenants/{tenant}/reactors", tags=["runtime"])
+def list_reactors(ctx: Ctx, tenant: Read) -> Response:
+    reactors = sorted(ctx.app.runtime(tenant).reactors(), key=lambda r: r.decl.name)
+    items = [reactor_view(r) for r in reactors]
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.get("/v1/tenants/{tenant}/reactors/{name}", tags=["runtime"])
+def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
+    return json_response(reactor_view(ctx.app.runtime(tenant).reactor(name), detail=True))
+
+
+@router.post("/v1/tenants/{tenant}/reactors/{name}/fire", tags=["runtime"])
+def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None) -> Response:
+    inputs = body.inputs if body is not None else None
+    runs = ctx.app.runtime(tenant).fire(name, inputs or None)
+    return json_response({"reactor": name, "runs": [r.to_dict() for r in runs]})
+
+
+@router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
+def list_graphs(ctx: Ctx, tenant: Read) -> Response:
+    items = graph_views(ctx.app.runtime(tenant))
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.get("/v1/tenants/{tenant}/graphs/{name}", tags=["runtime"])
+def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
+    items = graph_views(ctx.app.runtime(tenant), only=name)
+    if not items:
+        raise not_found(f"graph '{name}' in tenant '{tenant}'")
+    return json_response(items[0])
+
+
+@router.get("/v1/tenants/{tenant}/accumulators", tags=["runtime"])
+def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
+    items = accumulator_views(ctx.app.runtime(tenant))
+    return json_response({"items": items, "total": len(items)})
+
+
+@router.post("/v1/tenants/{tenant}/accumulators/{name}/events", tags=["runtime"])
+async def push_event(ctx: Ctx, request: Request, tenant: Write, name: str) -> Response:
+    body = await request.body()
+    fires = await anyio.to_thread.run_sync(ctx.app.runtime(tenant).push, name, body)
+    return json_response({"accumulator": name, "fires": fires})

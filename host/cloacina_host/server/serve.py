@@ -1,0 +1,133 @@
+"""Running the server: ``cloacina-server`` flags, the bind address, uvicorn and signals."""
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import structlog
+import uvicorn
+
+from .. import log as logsetup
+from ..access import TICKET_TTL
+from ..app import App, default_data_dir
+from ..errors import InvalidInputError
+from ..metrics import Metrics
+from ..store import Store
+from .app import create_app
+from .context import MAX_BODY, Settings
+
+log = structlog.get_logger("cloacina")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``host:port`` (or ``:port``, or ``host``) into a host and a port."""
+    host, sep, port = bind.rpartition(":")
+    if not sep:
+        return bind or DEFAULT_HOST, DEFAULT_PORT
+    try:
+        number = int(port)
+    except ValueError:
+        raise InvalidInputError(f"invalid bind address {bind!r}: use HOST:PORT") from None
+    return (host.strip("[]") or DEFAULT_HOST), number
+
+
+def run(
+    data_dir: str | Path | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    database_url: str | None = None,
+    *,
+    log_level: str = "info",
+    bootstrap_key: str | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Serve the API until SIGINT/SIGTERM (what ``cloacinactl server start`` runs).
+
+    - ``data_dir``: state directory (``$CLOACINA_HOME`` or ``~/.cloacina`` when None): the
+      SQLite database, library copies and ``bootstrap-key``.
+    - ``host``/``port``: where to listen (default ``127.0.0.1:8080``; see :func:`parse_bind`).
+    - ``database_url``: ``postgresql://…`` for PostgreSQL; None for SQLite in ``data_dir``.
+    - ``log_level``: uvicorn's level. structlog is configured by the caller
+      (:func:`cloacina_host.log.configure`), not here.
+    - ``bootstrap_key``: the first platform admin key; None reads ``CLOACINA_BOOTSTRAP_KEY``
+      and generates one when that is unset too (only used while the store has no keys).
+    - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds) and
+      ``CLOACINA_MAX_BODY_BYTES`` from the environment, else the defaults.
+    """
+    data = Path(data_dir) if data_dir else default_data_dir()
+    if bootstrap_key is None:
+        bootstrap_key = os.environ.get("CLOACINA_BOOTSTRAP_KEY") or None
+    if settings is None:
+        settings = Settings(
+            ticket_ttl=float(os.environ.get("CLOACINA_WS_TICKET_TTL") or TICKET_TTL),
+            max_body=int(os.environ.get("CLOACINA_MAX_BODY_BYTES") or MAX_BODY),
+        )
+    store = Store.for_data_dir(data, database_url)
+    metrics = Metrics()
+    app = App(data, store, observer=metrics)
+    try:
+        asgi = create_app(app, metrics, bootstrap_key=bootstrap_key, settings=settings)
+        config = uvicorn.Config(
+            asgi,
+            host=host,
+            port=port,
+            log_config=None,
+            log_level=log_level.lower(),
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        log.info("server_listening", url=f"http://{host}:{port}")
+        if threading.current_thread() is threading.main_thread():
+            # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to
+            # the handler it found: make that handler end the process with status 0.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, _exit_ok)
+        uvicorn.Server(config).run()
+    finally:
+        app.close()
+
+
+def _exit_ok(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``cloacina-server``: flags fall back to environment variables."""
+    parser = argparse.ArgumentParser(
+        prog="cloacina-server", description="Serve the cloacina HTTP and WebSocket API."
+    )
+    parser.add_argument(
+        "--bind",
+        default=os.environ.get("CLOACINA_BIND") or f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="HOST:PORT to listen on (env CLOACINA_BIND; default %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("CLOACINA_HOME") or None,
+        help="state directory (env CLOACINA_HOME; default ~/.cloacina)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CLOACINA_DATABASE_URL") or None,
+        help="postgresql://… (env CLOACINA_DATABASE_URL; default SQLite in the data directory)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("CLOACINA_LOG_LEVEL") or "info",
+        help="log level (env CLOACINA_LOG_LEVEL; default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        host, port = parse_bind(args.bind)
+    except InvalidInputError as exc:
+        parser.error(str(exc))
+    logsetup.configure(args.log_level)
+    run(args.data_dir, host, port, args.database_url, log_level=args.log_level)
