@@ -24,25 +24,5 @@ macro_rules! layout {
 }
 
 fn main() {
-    println!(
-        "{}",
-        layout! {
-            cloacina_slice { ptr, len }
-            cloacina_buffer { data, len, release, private_data }
-            cloacina_route { variant, target }
-            cloacina_reactor_entry {
-                name, accumulators, n_accumulators, criteria, criteria_accumulators,
-                n_criteria_accumulators, input_strategy,
-            }
-            cloacina_accumulator_entry { name, kind, config_json, fn as r#fn }
-            cloacina_node_entry { name, inputs, n_inputs, next, n_next, routes, n_routes, fn as r#fn }
-            cloacina_graph_entry { name, trigger_reactor, nodes, n_nodes, node_entry_size, execute }
-            cloacina_plugin_descriptor {
-                struct_size, magic, abi_version, flags, package_name, package_version,
-                reactors, n_reactors, reactor_entry_size,
-                accumulators, n_accumulators, accumulator_entry_size,
-                graphs, n_graphs, graph_entry_size, init, shutdown,
-            }
-        }
-    );
+    println!("{}", cloacina_workflow_plugin::with_abi_structs!(layout));
 }

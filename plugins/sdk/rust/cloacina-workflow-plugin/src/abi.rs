@@ -162,3 +162,32 @@ pub struct cloacina_plugin_descriptor {
     pub init: cloacina_init_fn,
     pub shutdown: cloacina_shutdown_fn,
 }
+
+/// Expands to `$m! { struct { field, … } … }` over every struct of this mirror, fields in
+/// header order (`fn as r#fn` where the Rust name differs from the C one). The layout test
+/// (`tests/abi_layout.rs`) and the `abi_layout` example share this one list; a field added
+/// to a struct but not here makes the sizes disagree, so the test catches it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_abi_structs {
+    ($m:ident) => {
+        $m! {
+            cloacina_slice { ptr, len }
+            cloacina_buffer { data, len, release, private_data }
+            cloacina_route { variant, target }
+            cloacina_reactor_entry {
+                name, accumulators, n_accumulators, criteria, criteria_accumulators,
+                n_criteria_accumulators, input_strategy,
+            }
+            cloacina_accumulator_entry { name, kind, config_json, fn as r#fn }
+            cloacina_node_entry { name, inputs, n_inputs, next, n_next, routes, n_routes, fn as r#fn }
+            cloacina_graph_entry { name, trigger_reactor, nodes, n_nodes, node_entry_size, execute }
+            cloacina_plugin_descriptor {
+                struct_size, magic, abi_version, flags, package_name, package_version,
+                reactors, n_reactors, reactor_entry_size,
+                accumulators, n_accumulators, accumulator_entry_size,
+                graphs, n_graphs, graph_entry_size, init, shutdown,
+            }
+        }
+    };
+}
