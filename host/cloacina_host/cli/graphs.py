@@ -1,0 +1,169 @@
+"""``graph list|status|accumulators|outputs``: what a tenant has loaded and what it produced."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from ..client import RemoteError, segment
+from ..render import (
+    criteria_text,
+    emit_json,
+    fields,
+    graphs_table,
+    reactors_table,
+    runs_table,
+    show,
+    subscribers_text,
+    table,
+    text_of,
+    when,
+)
+from .options import Remote, remote, remote_options
+
+
+@click.group("graph")
+def graph_group() -> None:
+    """Reactors, computation graphs, accumulators and outputs of the tenant."""
+
+
+@graph_group.command("list")
+@remote_options
+@click.pass_context
+def graph_list(ctx: click.Context) -> None:
+    """List the loaded reactors (with their accumulators) and graphs."""
+    with remote(ctx) as r:
+        reactors = r.client.get(r.path("reactors"))["items"]
+        graphs = r.client.get(r.path("graphs"))["items"]
+    if r.json:
+        emit_json({"reactors": reactors, "graphs": graphs})
+        return
+    show(reactors_table(reactors), graphs_table(graphs))
+
+
+@graph_group.command("status")
+@click.argument("name")
+@remote_options
+@click.pass_context
+def graph_status(ctx: click.Context, name: str) -> None:
+    """Show reactor or graph NAME.
+
+    A reactor: its package, accumulators, firing criteria, bound subscribers, fires and the
+    last boundary of each accumulator. A graph: its reactor, nodes, runs and last outputs.
+    """
+    with remote(ctx) as r:
+        kind, item = _reactor_or_graph(r, name)
+    if r.json:
+        emit_json({"kind": kind, **item})
+    elif kind == "reactor":
+        fields(
+            [
+                ("reactor", item["name"]),
+                ("package", item.get("package")),
+                ("state", item.get("state")),
+                ("accumulators", item.get("accumulators")),
+                ("criteria", criteria_text(item)),
+                ("input strategy", item.get("input_strategy")),
+                ("subscribers", subscribers_text(item.get("subscribers") or [])),
+                ("fires", item.get("fires")),
+                ("last fire", when(item.get("last_fire_at"))),
+            ]
+        )
+        for acc, value in (item.get("cache") or {}).items():
+            click.echo(f"last {acc}: {text_of(value)}")
+    else:
+        last = item.get("last_run") or {}
+        fields(
+            [
+                ("graph", item["name"]),
+                ("package", item.get("package")),
+                ("reactor", item.get("reactor") or "(none: trigger-less)"),
+                ("nodes", " -> ".join(item.get("nodes") or [])),
+                ("runs", f"{item.get('runs_ok', 0)} ok, {item.get('runs_failed', 0)} failed"),
+                ("last run", when(last.get("started_at"))),
+                ("last outputs", last.get("outputs")),
+            ]
+        )
+        if last.get("error"):
+            fields([("last error", last["error"])])
+
+
+def _reactor_or_graph(r: Remote, name: str) -> tuple[str, dict[str, Any]]:
+    try:
+        return "reactor", r.client.get(r.path("reactors", name))
+    except RemoteError as exc:
+        if exc.status != 404:
+            raise
+        first = exc
+    try:
+        return "graph", r.client.get(r.path("graphs", name))
+    except RemoteError as exc:
+        if exc.status != 404:
+            raise
+        if str(exc) == str(first):  # e.g. the tenant itself is unknown
+            raise
+        raise RemoteError(
+            f"no reactor or graph named '{name}' in tenant '{r.tenant}'", 404, "not_found"
+        ) from None
+
+
+@graph_group.command("accumulators")
+@remote_options
+@click.pass_context
+def graph_accumulators(ctx: click.Context) -> None:
+    """List the accumulators with their event and error counts."""
+    with remote(ctx) as r:
+        items = r.client.get(r.path("accumulators"))["items"]
+    if r.json:
+        emit_json(items)
+        return
+    rows = [
+        [
+            i["name"],
+            i.get("reactor"),
+            i.get("package"),
+            i.get("kind"),
+            i.get("events_total"),
+            i.get("errors_total"),
+            when(i.get("last_event_at")),
+            i.get("last_error"),
+        ]
+        for i in items
+    ]
+    columns = ["accumulator", "reactor", "package", "kind", "events", "errors", "last", "error"]
+    show(table("accumulators", columns, rows))
+
+
+@graph_group.command("outputs")
+@click.argument("graph")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing runs as they happen (Ctrl-C stops)."
+)
+@remote_options
+@click.pass_context
+def graph_outputs(ctx: click.Context, graph: str, follow: bool) -> None:
+    """Show GRAPH's last runs (oldest first): each run's terminal outputs or error."""
+    if follow:
+        with remote(ctx) as r:
+            path = f"/v1/ws/graph/{segment(graph)}/outputs"
+            try:
+                for run in r.client.follow(path, {"tenant": r.tenant}):
+                    if r.json:
+                        click.echo(orjson.dumps(run).decode())
+                    else:
+                        outcome = run.get("error") or text_of(run.get("outputs"))
+                        started = when(run.get("started_at"))
+                        click.echo(f"fire {run.get('fire')}  {started}  {outcome}", nl=True)
+                        sys.stdout.flush()
+            except KeyboardInterrupt:
+                pass
+        return
+    with remote(ctx) as r:
+        runs = r.client.get(r.path("graphs", graph)).get("outputs") or []
+    if r.json:
+        emit_json(runs)
+        return
+    show(runs_table(f"{graph} outputs", runs))

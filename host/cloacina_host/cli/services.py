@@ -1,0 +1,141 @@
+"""Commands that run something in this process: ``demo``, ``inspect-lib``, ``daemon start``
+and ``server start``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from .. import demo, log
+from ..errors import CloacinaError
+from ..profiles import default_home
+from .core import EXIT_USER, user_errors
+from .options import LOG_LEVEL
+
+
+def _service_logs(ctx: click.Context) -> str:
+    """Long-running commands log at info unless a level was chosen."""
+    level = str(ctx.meta.get(LOG_LEVEL) or "info")
+    log.configure(level)
+    return level
+
+
+@click.command("demo")
+@click.option(
+    "--publisher",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The pricing-publisher library (.so).",
+)
+@click.option(
+    "--subscriber",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The pricing-subscriber library (.so).",
+)
+def demo_command(publisher: Path, subscriber: Path) -> None:
+    """Run the tutorial's scenario in-process and print every step."""
+    sys.exit(demo.run(publisher, subscriber, out=click.echo))
+
+
+@click.command("inspect-lib")
+@click.argument("library", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def inspect_lib(library: Path) -> None:
+    """Load LIBRARY, check its ABI and print what it declares (JSON)."""
+    from ..loader import open_plugin
+
+    try:
+        plugin = open_plugin(library)
+    except CloacinaError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USER)
+    try:
+        click.echo(orjson.dumps(plugin.decl.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    finally:
+        plugin.close()
+
+
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CLOACINA_HOME",
+    show_envvar=True,
+    default=None,
+    help="State directory (SQLite database, library copies).  [default: ~/.cloacina]",
+)
+
+
+@click.group("daemon")
+def daemon_group() -> None:
+    """Run the local daemon (a folder of packages, no HTTP)."""
+
+
+@daemon_group.command("start")
+@click.option(
+    "--packages",
+    "packages_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of .cloacina archives to reconcile.  [default: DATA_DIR/packages]",
+)
+@_DATA_DIR
+@click.pass_context
+def daemon_start(ctx: click.Context, packages_dir: Path | None, data_dir: Path | None) -> None:
+    """Reconcile a folder of .cloacina archives until SIGINT/SIGTERM.
+
+    Archives dropped into the folder load (a subscriber waits for its publisher), removed
+    ones unload (the bound-subscriber guard may refuse); every step is logged to stderr.
+    `cloacinactl package list --data-dir DATA_DIR` shows the daemon's state.
+    """
+    from ..daemon import Daemon
+
+    _service_logs(ctx)
+    data = data_dir or default_home()
+    with user_errors():
+        daemon = Daemon(packages_dir or data / "packages", data)
+    daemon.install_signal_handlers()
+    sys.exit(daemon.run())
+
+
+@click.group("server")
+def server_group() -> None:
+    """Run the HTTP and WebSocket server."""
+
+
+@server_group.command("start")
+@click.option(
+    "--bind",
+    default="127.0.0.1:8080",
+    envvar="CLOACINA_BIND",
+    show_envvar=True,
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where to listen.",
+)
+@_DATA_DIR
+@click.option(
+    "--database-url",
+    default=None,
+    envvar="CLOACINA_DATABASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
+)
+@click.pass_context
+def server_start(
+    ctx: click.Context, bind: str, data_dir: Path | None, database_url: str | None
+) -> None:
+    """Serve the API (docs/api.md) until SIGINT/SIGTERM.
+
+    On first start with no keys, a platform admin key is taken from CLOACINA_BOOTSTRAP_KEY
+    or generated and written once to DATA_DIR/bootstrap-key (mode 0600).
+    """
+    from .. import server
+
+    level = _service_logs(ctx)
+    with user_errors():
+        host, port = server.parse_bind(bind)
+        server.run(data_dir, host, port, database_url or None, log_level=level)
