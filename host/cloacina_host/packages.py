@@ -643,8 +643,8 @@ def read_archive(
 def _read_stream(raw: IO[bytes], compressed_size: int, limits: Limits) -> PackageArchive:
     magic = raw.read(2)
     if magic != b"\x1f\x8b":
-        what = "empty" if not magic else f"starts with {magic!r}, not the gzip magic"
-        raise PackageError(f"not a .cloacina archive (a gzip-compressed tar): the file is {what}")
+        what = "is empty" if not magic else f"starts with {magic!r}, not the gzip magic 1f 8b"
+        raise PackageError(f"not a .cloacina archive (a gzip-compressed tar): the file {what}")
     raw.seek(0)
 
     manifest_bytes: bytes | None = None
