@@ -96,9 +96,12 @@ def bench_pair(
     bare = max(results["bare"])
     for name, rates in results.items():
         best, median = max(rates), statistics.median(rates)
+        # each round's bare run next to this variant's run of the same round: a machine
+        # whose speed drifts between rounds moves both sides of the ratio alike
+        paired = statistics.median(b / r for b, r in zip(results["bare"], rates, strict=True))
         print(
             f"{name:>14}: best {best:>10,.0f} ev/s  median {median:>10,.0f} ev/s  "
-            f"bare/this {bare / best:4.2f}x"
+            f"bare/this {bare / best:4.2f}x (best/best), {paired:4.2f}x (median of rounds)"
         )
 
 
