@@ -5,7 +5,7 @@
 use crate::abi::*;
 use core::ffi::c_void;
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -46,11 +46,36 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+// Both thread-locals hold plain values with no destructor, so std registers no
+// thread-local destructor for them: one would make glibc keep this library mapped
+// after `dlclose` for as long as the host's calling thread lives.
 thread_local! {
     /// How many `ffi_call`s are active on this thread (panics inside them are ours to report).
     static DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// The message + location of the last panic caught inside an `ffi_call`.
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The message + location of the last panic caught inside an `ffi_call`: a leaked
+    /// `Box<String>` that [`take_last_panic`] takes back (null when there is none).
+    static LAST_PANIC: Cell<*mut String> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Records `text` as this thread's last panic, freeing a previous unclaimed one.
+fn set_last_panic(text: String) {
+    let previous = LAST_PANIC.with(|p| p.replace(Box::into_raw(Box::new(text))));
+    if !previous.is_null() {
+        // SAFETY: every non-null pointer in LAST_PANIC came from Box::into_raw above,
+        // and replace() removed it from the cell, so this is its only owner.
+        drop(unsafe { Box::from_raw(previous) });
+    }
+}
+
+/// Takes this thread's last recorded panic, if any.
+fn take_last_panic() -> Option<String> {
+    let taken = LAST_PANIC.with(|p| p.replace(std::ptr::null_mut()));
+    if taken.is_null() {
+        None
+    } else {
+        // SAFETY: as in set_last_panic: from Box::into_raw, now owned only here.
+        Some(*unsafe { Box::from_raw(taken) })
+    }
 }
 
 static HOOK: Once = Once::new();
@@ -77,7 +102,7 @@ fn install_panic_hook() {
                 ),
                 None => message,
             };
-            LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+            set_last_panic(text);
         }));
     });
 }
@@ -114,13 +139,13 @@ where
     install_panic_hook();
     let result = {
         let _depth = DepthGuard::enter();
-        LAST_PANIC.with(|p| p.borrow_mut().take());
+        drop(take_last_panic());
         panic::catch_unwind(AssertUnwindSafe(body))
     };
     match result {
         Ok(r) => r,
         Err(payload) => {
-            let recorded = LAST_PANIC.with(|p| p.borrow_mut().take());
+            let recorded = take_last_panic();
             let text = recorded.unwrap_or_else(|| payload_text(&*payload));
             // Dropping a payload can itself panic (a Drop impl that panics).
             let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
