@@ -33,6 +33,9 @@ class Settings:
 
 @dataclass
 class Context:
+    """One server's state: the app (store, host, reconcilers), its metrics, settings,
+    WebSocket tickets and live output streams."""
+
     app: App
     metrics: Metrics
     settings: Settings
