@@ -52,13 +52,7 @@ pub fn parse_args(
     key_values(tokens, attribute, kind.keys(), |key, input| {
         match key.to_string().as_str() {
             "name" => {
-                let lit: LitStr = input.parse()?;
-                let n = Name {
-                    value: lit.value(),
-                    span: lit.span(),
-                };
-                n.check("the accumulator name")?;
-                name = Some(n);
+                name = Some(Name::parse_literal(input, "the accumulator name")?);
             }
             "max_buffer_size" => {
                 let lit: LitInt = input.parse()?;

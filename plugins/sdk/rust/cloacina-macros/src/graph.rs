@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
-use syn::{Ident, Item, ItemFn, ItemMod, LitStr, Token, Visibility};
+use syn::{Ident, Item, ItemFn, ItemMod, Token, Visibility};
 
 const KEYS: &[&str] = &["name", "trigger", "graph"];
 const NODE_KEYS: &[&str] = &["inputs", "next", "routes"];
@@ -163,13 +163,7 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<GraphArgs> {
     key_values(tokens, "computation_graph", KEYS, |key, input| {
         match key.to_string().as_str() {
             "name" => {
-                let lit: LitStr = input.parse()?;
-                let n = Name {
-                    value: lit.value(),
-                    span: lit.span(),
-                };
-                n.check("the graph name")?;
-                args.name = Some(n);
+                args.name = Some(Name::parse_literal(input, "the graph name")?);
             }
             "trigger" => args.trigger = Some(parse_trigger(input)?),
             "graph" => args.nodes = Some(parse_topology(input)?),

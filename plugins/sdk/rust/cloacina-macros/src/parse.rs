@@ -12,14 +12,19 @@ pub struct Name {
     pub span: Span,
 }
 
+impl From<&LitStr> for Name {
+    fn from(lit: &LitStr) -> Self {
+        Name {
+            value: lit.value(),
+            span: lit.span(),
+        }
+    }
+}
+
 impl Name {
     pub fn parse(input: ParseStream) -> syn::Result<Self> {
         if input.peek(LitStr) {
-            let lit: LitStr = input.parse()?;
-            Ok(Name {
-                value: lit.value(),
-                span: lit.span(),
-            })
+            Ok(Name::from(&input.parse::<LitStr>()?))
         } else if input.peek(Ident::peek_any) {
             let ident = input.call(Ident::parse_any)?;
             Ok(Name {
@@ -29,6 +34,13 @@ impl Name {
         } else {
             Err(input.error("expected a name: an identifier or a string literal"))
         }
+    }
+
+    /// The string literal of a `name = "..."` argument, checked as `what`.
+    pub fn parse_literal(input: ParseStream, what: &str) -> syn::Result<Self> {
+        let name = Name::from(&input.parse::<LitStr>()?);
+        name.check(what)?;
+        Ok(name)
     }
 
     /// Rejects names the ABI cannot carry (empty, or containing NUL).

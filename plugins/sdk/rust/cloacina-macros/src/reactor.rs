@@ -62,11 +62,7 @@ pub fn parse_args(tokens: TokenStream) -> syn::Result<ReactorArgs> {
     key_values(tokens, "reactor", KEYS, |key, input| {
         match key.to_string().as_str() {
             "name" => {
-                let lit: LitStr = input.parse()?;
-                args.name = Some(Name {
-                    value: lit.value(),
-                    span: lit.span(),
-                });
+                args.name = Some(Name::from(&input.parse::<LitStr>()?));
             }
             "accumulators" => {
                 let span = input.span();
