@@ -36,19 +36,9 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from cloacina_host.building import archive_library
-from cloacina_host.loader import open_plugin
+from cloacina_host.building import pack_library
 
 KEY = "clk_bench"
-
-
-def pack(library: Path, dest: Path) -> Path:
-    plugin = open_plugin(library)
-    try:
-        decl = plugin.decl
-    finally:
-        plugin.close()
-    return archive_library(library, decl, dest, language="c", description=decl.name)
 
 
 def free_port() -> int:
@@ -174,7 +164,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
         work = Path(tmp)
-        archives = [pack(lib, work / lib.stem) for lib in (args.publisher, args.subscriber)]
+        archives = [
+            pack_library(lib, work / lib.stem, language="c")
+            for lib in (args.publisher, args.subscriber)
+        ]
         bench = Bench(work)
         try:
             bench.ok("POST", "/v1/tenants", json={"name": "bench"})

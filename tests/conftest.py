@@ -85,16 +85,10 @@ def pricing(rt: Runtime, c_plugins: dict[str, Path]) -> Runtime:
 
 
 def pack_library(library: Path, dest: Path) -> Path:
-    """A real ``.cloacina`` archive of a built library (the manifest read from the library)."""
-    from cloacina_host.building import archive_library
-    from cloacina_host.loader import open_plugin
+    """A real ``.cloacina`` archive of a built C library (the manifest read from the library)."""
+    from cloacina_host.building import pack_library as pack
 
-    plugin = open_plugin(library)
-    try:
-        decl = plugin.decl
-    finally:
-        plugin.close()
-    return archive_library(library, decl, dest, language="c", description=f"{decl.name} (test)")
+    return pack(library, dest, language="c", description=f"{library.stem} (test)")
 
 
 @pytest.fixture(scope="session")

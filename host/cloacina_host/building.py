@@ -418,6 +418,21 @@ def pack_project(
     )
 
 
+def pack_library(
+    library: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    language: str,
+    description: str = "",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
+    """Validate an already built ``library`` in a child process (:func:`probe_library`) and
+    write its archive to ``out_dir``; the identity comes from the library's declarations."""
+    path = Path(library)
+    decl = probe_library(path, timeout=timeout)
+    return archive_library(path, decl, out_dir, language=language, description=description)
+
+
 def archive_library(
     library: Path,
     decl: PackageDecl,
