@@ -521,13 +521,15 @@ def test_refusal_names_the_package_when_known() -> None:
 
 # --------------------------------------------------------------------------- property
 
-
-@settings(
+FUZZ = settings(
     max_examples=300,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+@FUZZ
 @given(
     edits=st.lists(
         st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)), min_size=1, max_size=6
@@ -551,12 +553,7 @@ def test_mutated_archive_reads_identically_or_is_refused(
     assert archive.library == LIBRARY
 
 
-@settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@FUZZ
 @given(
     edits=st.lists(
         # Bias towards the two headers, where tar parsing (not gzip's CRC) is what stands guard.
