@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 from cloacina_host import Host, log
-from cloacina_host.ffi import as_slice_data, ffi, open_plugin
+from cloacina_host.core.ffi import as_slice_data, ffi
+from cloacina_host.core.loader import open_plugin
 
 
 def events(n: int) -> list[bytes]:
@@ -28,12 +29,12 @@ def events(n: int) -> list[bytes]:
 
 
 def bare_loop(publisher: Path, subscriber: Path, payloads: list[bytes]) -> float:
-    pub, _ = open_plugin(publisher)
-    sub, _ = open_plugin(subscriber)
+    pub = open_plugin(publisher)
+    sub = open_plugin(subscriber)
     try:
-        acc = pub.functions.accumulators["raw_prices"]
-        score = sub.functions.nodes[("price_consumer", "score")]
-        publish = sub.functions.nodes[("price_consumer", "publish")]
+        acc = pub.lib.functions.accumulators["raw_prices"]
+        score = sub.lib.functions.nodes[("price_consumer", "score")]
+        publish = sub.lib.functions.nodes[("price_consumer", "publish")]
         out = ffi.new("cloacina_buffer *")
         slices = ffi.new("cloacina_slice[2]")
         normalized = orjson.dumps({"symbol": "BTCUSD", "price": 21000})

@@ -36,7 +36,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import connect
 
-from cloacina_host.building import pack_library
+from cloacina_host.packaging.pack import pack_library
 
 KEY = "clk_bench"
 

@@ -86,7 +86,7 @@ def pricing(rt: Runtime, c_plugins: dict[str, Path]) -> Runtime:
 
 def pack_library(library: Path, dest: Path) -> Path:
     """A real ``.cloacina`` archive of a built C library (the manifest read from the library)."""
-    from cloacina_host.building import pack_library as pack
+    from cloacina_host.packaging.pack import pack_library as pack
 
     return pack(library, dest, language="c", description=f"{library.stem} (test)")
 

@@ -55,17 +55,22 @@ def _cargo(args: list[str]) -> None:
 
 
 @pytest.fixture(scope="session")
-def rust_plugins() -> dict[str, Path]:
-    """Package name -> path of the release cdylib of every Rust example."""
+def rust_plugins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Package name -> path of the release cdylib of every Rust example.
+
+    The libraries are copied out of the target directory, which every Rust build of the
+    session shares: the tutorial's verbatim crates have the same names and are built into
+    it too."""
     packages = [arg for name in RUST_EXAMPLES for arg in ("-p", name)]
     _cargo(["build", "--release", "--locked", *packages])
     target = WORKSPACE / os.environ.get("CARGO_TARGET_DIR", "target")
+    dest = tmp_path_factory.mktemp("rust-plugins")
     libs: dict[str, Path] = {}
     for name in RUST_EXAMPLES:
         so = target / "release" / f"lib{name.replace('-', '_')}.so"
         if not so.is_file():
             pytest.fail(f"cargo reported success but {so} does not exist")
-        libs[name] = so
+        libs[name] = Path(shutil.copy2(so, dest / so.name))
     return libs
 
 

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from cloacina_host import ffi
+from cloacina_host.core import ffi, header
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,24 +19,31 @@ def test_cffi_layout_matches_c_probe(c_build: Path) -> None:
         ).stdout
     )
     assert probe["layout"] == ffi.layout()
-    assert probe["abi_version"] == ffi.ABI_VERSION
+    assert probe["abi_version"] == header.ABI_VERSION
 
 
 def test_version_constants_agree() -> None:
-    header = (ROOT / "abi" / "cloacina_plugin.h").read_text()
-    (version,) = re.findall(r"#define CLOACINA_ABI_VERSION (\d+)", header)
-    assert ffi.ABI_VERSION == int(version) == 1
+    text = (ROOT / "abi" / "cloacina_plugin.h").read_text()
+    (version,) = re.findall(r"#define CLOACINA_ABI_VERSION (\d+)", text)
+    assert header.ABI_VERSION == int(version) == 1
     rust = ROOT / "plugins" / "sdk" / "rust" / "cloacina-workflow-plugin" / "src"
     if rust.is_dir():
-        text = "\n".join(p.read_text() for p in rust.rglob("*.rs"))
-        found = re.findall(r"ABI_VERSION\s*:\s*u32\s*=\s*(\d+)", text)
-        assert found and {int(v) for v in found} == {ffi.ABI_VERSION}
+        sources = "\n".join(p.read_text() for p in rust.rglob("*.rs"))
+        found = re.findall(r"ABI_VERSION\s*:\s*u32\s*=\s*(\d+)", sources)
+        assert found and {int(v) for v in found} == {header.ABI_VERSION}
+
+
+def test_magic_and_entry_symbol_come_from_the_header() -> None:
+    text = (ROOT / "abi" / "cloacina_plugin.h").read_text()
+    assert f'#define CLOACINA_MAGIC "{header.MAGIC.decode()}"' in text
+    assert f'#define CLOACINA_ENTRY_SYMBOL "{header.ENTRY_SYMBOL}"' in text
+    assert header.MAGIC == b"CLOACINA" and header.ENTRY_SYMBOL == "cloacina_plugin_entry"
 
 
 def test_status_and_enum_constants_match_python_enums() -> None:
     from cloacina_host.types import AccumulatorKind, Criteria, InputStrategy, Status
 
-    c = ffi.CONSTANTS
+    c = header.CONSTANTS
     assert {s.name: s.value for s in Status} == {
         k.removeprefix("CLOACINA_STATUS_"): v
         for k, v in c.items()

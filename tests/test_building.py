@@ -14,12 +14,14 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from cloacina_host import loader
-from cloacina_host.building import exports_symbol, host_target, locate_library
 from cloacina_host.cli import main
+from cloacina_host.core import loader
 from cloacina_host.errors import BuildError, CloacinaError, LoadError
-from cloacina_host.packages import read_archive
-from cloacina_host.probe import probe_library
+from cloacina_host.packaging.archive import read_archive
+from cloacina_host.packaging.build import locate_library
+from cloacina_host.packaging.elf import exports_symbol
+from cloacina_host.packaging.pack import host_target
+from cloacina_host.packaging.probe import probe_library
 from cloacina_host.types import (
     AccumulatorDecl,
     AccumulatorKind,
@@ -383,7 +385,7 @@ def test_pack_of_a_library_that_crashes_on_load_does_not_crash_the_cli(tmp_path:
 
 @pytest.mark.slow
 def test_build_and_pack_the_rust_publisher(tmp_path: Path) -> None:
-    from cloacina_host.building import _cargo  # the lookup build and pack use
+    from cloacina_host.packaging.build import _cargo  # the lookup build and pack use
 
     try:
         _cargo()

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cloacina_host.daemon import Daemon
-from cloacina_host.store import Store
+from cloacina_host.control.daemon import Daemon
+from cloacina_host.control.store import Store
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -31,7 +31,7 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
 def status(data_dir: Path) -> dict[str, dict[str, object]]:
     store = Store.for_data_dir(data_dir)
     try:
-        return {row["name"]: row for row in store.read_status("default")}
+        return {row.name: row.to_dict() for row in store.read_status("default")}
     finally:
         store.close()
 
@@ -56,7 +56,7 @@ def loaded(data: Path, *names: str) -> bool:
 def test_either_drop_order_ends_bound(
     daemon: Daemon, c_archives: dict[str, Path], first: str
 ) -> None:
-    data = daemon.app.data_dir
+    data = daemon.plane.data_dir
     second = "pricing-subscriber" if first == "pricing-publisher" else "pricing-publisher"
     shutil.copy(c_archives[first], daemon.packages_dir)
     if first == "pricing-subscriber":
@@ -72,7 +72,7 @@ def test_either_drop_order_ends_bound(
 
 
 def test_guard_then_safe_order(daemon: Daemon, c_archives: dict[str, Path]) -> None:
-    data, folder = daemon.app.data_dir, daemon.packages_dir
+    data, folder = daemon.plane.data_dir, daemon.packages_dir
     for name in ("pricing-publisher", "pricing-subscriber"):
         shutil.copy(c_archives[name], folder)
     eventually(lambda: loaded(data, "pricing-publisher", "pricing-subscriber"))
@@ -85,13 +85,13 @@ def test_guard_then_safe_order(daemon: Daemon, c_archives: dict[str, Path]) -> N
     assert status(data)["pricing-publisher"]["status"] == "loaded"
     (folder / c_archives["pricing-subscriber"].name).unlink()
     eventually(lambda: status(data) == {})
-    assert daemon.app.runtime("default").counts()["registry"] == 0
+    assert daemon.plane.runtime("default").counts()["registry"] == 0
 
 
 def test_broken_archive_is_reported_and_others_load(
     daemon: Daemon, c_archives: dict[str, Path]
 ) -> None:
-    data, folder = daemon.app.data_dir, daemon.packages_dir
+    data, folder = daemon.plane.data_dir, daemon.packages_dir
     (folder / "junk-1.0.cloacina").write_bytes(b"not a tar at all")
     shutil.copy(c_archives["pricing-publisher"], folder)
     eventually(lambda: loaded(data, "pricing-publisher"))

@@ -1,19 +1,12 @@
-"""The pure graph model and registry: no libraries involved."""
+"""The pure graph model: topologies validated and ordered, no libraries involved."""
 
 from __future__ import annotations
 
 import pytest
 
-from cloacina_host.errors import (
-    BindingError,
-    DuplicateNameError,
-    GuardError,
-    ReactorNotLoadedError,
-    TopologyError,
-)
-from cloacina_host.graph import plan_graph
-from cloacina_host.registry import Registry
-from cloacina_host.types import GraphDecl, NodeDecl, PackageDecl, ReactorDecl
+from cloacina_host.core.graph import plan_graph
+from cloacina_host.errors import TopologyError
+from cloacina_host.types import GraphDecl, NodeDecl
 
 
 def graph(*nodes: NodeDecl, trigger: str | None = "R") -> GraphDecl:
@@ -56,33 +49,3 @@ def test_order_and_upstream_follow_declaration_order() -> None:
 def test_invalid_topologies(nodes: tuple[NodeDecl, ...], text: str) -> None:
     with pytest.raises(TopologyError, match=text):
         plan_graph(graph(*nodes), "p")
-
-
-def pkg(
-    name: str, reactors: tuple[ReactorDecl, ...] = (), graphs: tuple[GraphDecl, ...] = ()
-) -> PackageDecl:
-    return PackageDecl(name, "1", 1, reactors=reactors, graphs=graphs)
-
-
-def test_registry_binding_and_guard() -> None:
-    reg = Registry("t")
-    r = ReactorDecl("R", ("a", "b"))
-    g = GraphDecl("g", "R", (NodeDecl("n", inputs=("a",)),))
-    with pytest.raises(ReactorNotLoadedError, match="reactor 'R' not loaded"):
-        reg.check_binding("sub", g, {})
-    reg.check_names(pkg("pub", (r,)))
-    reg.add_reactor("pub", r)
-    with pytest.raises(DuplicateNameError, match="by package 'pub'"):
-        reg.check_names(pkg("other", (ReactorDecl("X", ("b",)),)))
-    reg.check_binding("sub", g, {})
-    reg.add_graph("sub", g)
-    with pytest.raises(GuardError, match=r"has 1 bound subscriber\(s\): \['g'\]"):
-        reg.check_teardown("pub", ["R"])
-    reg.check_teardown("sub", [])  # the subscriber may go
-    bad = GraphDecl("h", "R", (NodeDecl("n", inputs=("gamma",)),))
-    with pytest.raises(BindingError, match="'gamma'"):
-        reg.check_binding("sub2", bad, {})
-    assert reg.remove_graph("g") == "R"
-    reg.check_teardown("pub", ["R"])
-    reg.remove_reactor("R")
-    assert reg.size() == 0

@@ -1,4 +1,5 @@
-"""Dependencies run one way; only ffi names cffi; only server/cli name their frameworks."""
+"""Dependencies run one way, between the layers and inside them; only core/ffi names cffi;
+only server and cli name their frameworks; the pure modules stay pure."""
 
 from __future__ import annotations
 
@@ -7,46 +8,72 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "host" / "cloacina_host"
 
-# Each module's layer; a module may import only from layers strictly below it.
+# Each unit's layer (a top-level module or a subpackage); a unit may import only from layers
+# strictly below it. This is the picture of docs/architecture.md.
 LAYERS: dict[str, int] = {
     "errors": 0,
     "types": 0,
-    "ffi": 1,
     "log": 1,
-    "profiles": 1,
-    "client": 1,
-    "graph": 2,
-    "registry": 2,
-    "packages": 2,
-    "loader": 3,
-    "executor": 3,
-    "store": 3,
-    "render": 3,
-    "reactor": 4,
-    "probe": 4,
-    "runtime": 5,
-    "metrics": 5,
-    "reconciler": 6,
-    "building": 6,
-    "demo": 6,
-    "app": 7,
-    "daemon": 8,
-    "access": 8,
-    "views": 9,
-    "server": 10,
-    "cli": 11,
-    "__init__": 12,
-    "__main__": 12,
+    "core": 2,
+    "packaging": 3,
+    "control": 4,
+    "server": 5,
+    "cli": 6,
+    "__init__": 7,
+    "__main__": 7,
 }
+# Inside a subpackage, each module's layer: a module imports only siblings strictly below it.
+# Subpackages not listed (server, cli) are flat.
+INNER: dict[str, dict[str, int]] = {
+    "core": {
+        "__init__": 0,
+        "header": 0,
+        "graph": 0,
+        "registry": 0,
+        "ffi": 1,
+        "descriptor": 2,
+        "loader": 3,
+        "executor": 3,
+        "accumulator": 3,
+        "reactor": 4,
+        "records": 4,
+        "replace": 5,
+        "runtime": 6,
+        "host": 7,
+    },
+    "packaging": {
+        "__init__": 0,
+        "manifest": 0,
+        "elf": 0,
+        "probe": 0,
+        "archive": 1,
+        "identity": 1,
+        "build": 2,
+        "pack": 3,
+    },
+    "control": {
+        "__init__": 0,
+        "status": 0,
+        "store": 1,
+        "reconciler": 1,
+        "plane": 2,
+        "daemon": 3,
+    },
+}
+# Third-party names only these modules may import ("unit" or "unit/module").
 ONLY = {
-    "cffi": {"ffi"},
+    "cffi": {"core/ffi"},
     "fastapi": {"server"},
     "starlette": {"server"},
     "uvicorn": {"server"},
     "click": {"cli"},
     "typer": {"cli"},
-    "httpx": {"client"},
+    "httpx": {"cli/client"},
+    "sqlalchemy": {"control/store"},
+    "elftools": {"packaging/elf"},
 }
+# Pure modules: no I/O, no FFI; they import only the shared base.
+PURE = {"core/graph", "core/registry", "control/status", "types", "errors"}
 
 
 def unit(path: Path) -> str:
@@ -55,22 +82,43 @@ def unit(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else path.stem
 
 
+def where(path: Path) -> str:
+    """``unit/module`` for a module of a subpackage, else the unit."""
+    rel = path.relative_to(PKG)
+    return f"{rel.parts[0]}/{path.stem}" if len(rel.parts) > 1 else path.stem
+
+
 def sources() -> list[Path]:
     return sorted(PKG.rglob("*.py"))
 
 
-def imports(path: Path) -> set[str]:
-    """What ``path`` imports: ``.unit`` for the package's own units, else the top-level name.
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """Line numbers of imports inside ``if TYPE_CHECKING:`` blocks (they never run)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    lines.add(inner.lineno)
+    return lines
 
-    Imports inside a subpackage (``from .edge import x`` in ``server/``) stay inside its unit
-    and are not listed."""
+
+def imports(path: Path) -> set[str]:
+    """What ``path`` imports: ``.unit`` for another unit of the package, ``:module`` for a
+    sibling in the same subpackage, else the top-level third-party name."""
     inner = len(path.relative_to(PKG).parts) > 1
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_only(tree)
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
         if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from .x import y / from . import x
-                if inner and node.level == 1:
-                    continue  # a sibling inside the same subpackage
+            if node.level:
+                if inner and node.level == 1:  # a sibling: from .x import y / from . import x
+                    names = [node.module] if node.module else [a.name for a in node.names]
+                    found.update(":" + n.split(".")[0] for n in names)
+                    continue
                 if node.module:
                     found.add("." + node.module.split(".")[0])
                 else:  # only names that are units of the package
@@ -89,15 +137,39 @@ def imports(path: Path) -> set[str]:
 def test_every_module_has_a_layer() -> None:
     units = {unit(p) for p in sources()}
     assert units <= set(LAYERS), f"give these modules a layer: {units - set(LAYERS)}"
+    for name, layers in INNER.items():
+        modules = {p.stem for p in (PKG / name).glob("*.py")}
+        assert modules == set(layers), f"{name}/: layer these modules {modules ^ set(layers)}"
 
 
 def test_dependency_direction() -> None:
     for path in sources():
-        me = unit(path)
-        mine = LAYERS[me]
+        me, mine = unit(path), LAYERS[unit(path)]
         for name in imports(path):
             if name.startswith("."):
                 other = name[1:]
-                assert LAYERS[other] < mine, f"{me} (layer {mine}) imports {other}"
+                assert LAYERS[other] < mine, f"{where(path)} (layer {mine}) imports {other}"
+            elif name.startswith(":"):
+                layers = INNER.get(me)
+                if layers is not None:
+                    sibling = name[1:]
+                    assert layers[sibling] < layers[path.stem], (
+                        f"{where(path)} imports {me}/{sibling}, which is not below it"
+                    )
             elif name in ONLY:
-                assert me in ONLY[name], f"only {ONLY[name]} may import {name}"
+                assert me in ONLY[name] or where(path) in ONLY[name], (
+                    f"only {ONLY[name]} may import {name} ({where(path)} does)"
+                )
+
+
+def test_pure_modules_import_only_the_base() -> None:
+    for path in sources():
+        if where(path) not in PURE:
+            continue
+        for name in imports(path):
+            if name.startswith((".", ":")):
+                assert name[1:] in {"errors", "types"}, f"{where(path)} is pure but imports {name}"
+            else:
+                assert name in {"__future__", "dataclasses", "enum", "graphlib", "typing"} | {
+                    "collections"
+                }, f"{where(path)} is pure but imports {name}"

@@ -46,7 +46,7 @@ def test_thousand_load_unload_cycles_leak_nothing(c_plugins: dict[str, Path]) ->
         "packages": 0,
         "reactors": 0,
         "accumulators": 0,
-        "triggerless": 0,
+        "graphs": 0,
         "registry": 0,
     }
     assert base[3] == 0  # C libraries are unmapped on unload

@@ -16,19 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloacina_host.errors import PackageError
-from cloacina_host.packages import (
-    Identity,
-    Limits,
-    Manifest,
-    archive_name,
-    build_archive,
-    declarations_of,
-    project_kind,
-    read_archive,
-    read_identity,
-    sha256_hex,
-    write_archive,
-)
+from cloacina_host.packaging.archive import Limits, build_archive, read_archive, write_archive
+from cloacina_host.packaging.identity import Identity, project_kind, read_identity
+from cloacina_host.packaging.manifest import Manifest, archive_name, declarations_of, sha256_hex
 from cloacina_host.types import (
     AccumulatorDecl,
     Criteria,

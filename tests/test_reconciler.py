@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloacina_host import Runtime
-from cloacina_host.reconciler import Desired, Loaded, Op, Reconciler, State, Step, plan
+from cloacina_host.control.reconciler import Desired, Loaded, Op, Reconciler, Step, plan
+from cloacina_host.control.status import State
 
 
 def d(name: str, sha: str = "a", order: float = 0, version: str = "1") -> Desired:
@@ -59,7 +60,7 @@ def test_plan_newest_stored_version_wins() -> None:
 
 
 def desired(path: Path, order: float) -> Desired:
-    from cloacina_host.loader import open_plugin
+    from cloacina_host.core.loader import open_plugin
 
     plugin = open_plugin(path)
     try:
@@ -172,10 +173,11 @@ def test_random_sequences_converge(pkgs: dict[str, Desired], ops: list[tuple[str
             bound_before = {r.decl.name: list(r.subscribers) for r in rt.reactors()}
             rec.reconcile(present.values())
             reactors = {r.decl.name for r in rt.reactors()}
-            for graph, (_, reactor) in rt.registry.graphs.items():
-                assert reactor is None or reactor in reactors, f"{graph} lost {reactor}"
+            for entry in rt.registry.graphs():
+                reactor = entry.reactor
+                assert reactor is None or reactor in reactors, f"{entry.decl.name} lost {reactor}"
             for reactor, subs in bound_before.items():
-                still = [s for s in subs if s in rt.registry.graphs]
+                still = [s for s in subs if rt.registry.graph(s) is not None]
                 if still:
                     assert reactor in reactors, f"{reactor} torn down under {still}"
         # drain: a second pass settles retries

@@ -16,8 +16,8 @@ from cloacina_host import (
     PluginCallError,
     ReactorNotLoadedError,
     Runtime,
-    ffi,
 )
+from cloacina_host.core import ffi
 from cloacina_host.types import AccumulatorKind, Criteria, InputStrategy
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cloacina_host import Runtime
-from cloacina_host.executor import GraphRun
-from cloacina_host.metrics import Metrics, TenantSample
+from cloacina_host.core.executor import GraphRun
+from cloacina_host.server.metrics import Metrics, TenantSample
 from cloacina_host.types import AccumulatorDecl, ReactorDecl
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from cloacina_host.control.status import PackageStatus, State
+from cloacina_host.control.store import ConflictError, Store, hash_key
 from cloacina_host.errors import InvalidInputError, NotFoundError
-from cloacina_host.packages import read_archive
-from cloacina_host.store import ConflictError, Store, hash_key
+from cloacina_host.packaging.archive import read_archive
 
 
 @pytest.fixture
@@ -63,21 +64,10 @@ def test_packages_and_status(store: Store, c_archives: dict[str, Path]) -> None:
     assert store.find_package("acme", f"pricing-publisher@{manifest.version}") == row
     assert store.find_package("other", row.id) is None
     assert store.package_archive(row.id) == data
-    store.write_status(
-        "acme",
-        [
-            {
-                "name": "pricing-publisher",
-                "version": "0.1.0",
-                "sha256": row.sha256,
-                "status": "loaded",
-                "reason": None,
-                "reactors": ["PriceReactor"],
-                "graphs": [],
-            }
-        ],
+    written = PackageStatus(
+        "pricing-publisher", "0.1.0", row.sha256, State.LOADED, None, ("PriceReactor",)
     )
-    (status,) = store.read_status("acme")
-    assert status["reactors"] == ["PriceReactor"] and status["status"] == "loaded"
+    store.write_status("acme", [written])
+    assert store.read_status("acme") == [written]  # the same typed value comes back
     store.delete_package("acme", row.id)
     assert store.list_packages("acme") == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloacina_host.access import ApiError, Principal, Tickets
+from cloacina_host.server.access import ApiError, Principal
+from cloacina_host.server.tickets import Tickets
 
 
 def key(n: int, tenant: str = "acme") -> Principal:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cloacina_host import Runtime
-from cloacina_host.packages import read_archive
+from cloacina_host.packaging.archive import read_archive
 from rust_fixtures import cargo_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +94,8 @@ def test_tutorial_crates_verbatim(tmp_path: Path) -> None:
         )
         (crate / "src" / "lib.rs").write_text(files[name.split("-")[1]])
         shutil.copy(ROOT / "plugins" / "Cargo.lock", crate / "Cargo.lock")  # same versions
+        # Not the workspace's target directory: these crates have the examples' names, and
+        # cargo would put their cdylibs over the examples' in target/release.
         env = {**os.environ, "CARGO_TARGET_DIR": str(ROOT / "plugins" / "target" / "verbatim")}
         # the tutorial's own commands, run in the crate directory
         for command in (["package", "build", "."], ["package", "pack", "."]):

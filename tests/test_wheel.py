@@ -23,7 +23,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("cloacina_host-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "cloacina_host/ffi.py",
+        "cloacina_host/core/ffi.py",
         "cloacina_host/include/cloacina_plugin.h",
         "cloacina_host/include/cloacina_sdk.h",
         "cloacina_host/plugins/libpricing_publisher.so",

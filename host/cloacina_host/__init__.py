@@ -3,6 +3,10 @@ bind computation graphs to reactors by name, and run them."""
 
 from __future__ import annotations
 
+from .core.executor import GraphRun
+from .core.host import Host
+from .core.records import UnloadReport
+from .core.runtime import Runtime
 from .errors import (
     AbiError,
     BindingError,
@@ -17,8 +21,6 @@ from .errors import (
     ReactorNotLoadedError,
     TopologyError,
 )
-from .executor import GraphRun
-from .runtime import Host, Runtime, UnloadReport
 
 __version__ = "0.1.0"
 

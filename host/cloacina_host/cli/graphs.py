@@ -8,8 +8,9 @@ from typing import Any
 import click
 import orjson
 
-from ..client import RemoteError, segment
-from ..render import (
+from .client import RemoteError, segment
+from .options import Remote, remote, remote_options
+from .tables import (
     criteria_text,
     emit_json,
     fields,
@@ -22,7 +23,6 @@ from ..render import (
     text_of,
     when,
 )
-from .options import Remote, remote, remote_options
 
 
 @click.group("graph")

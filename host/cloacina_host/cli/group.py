@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__, log
-from .core import CloacinaGroup
+from .exits import CloacinaGroup
 from .graphs import graph_group
 from .keys import key_group
 from .options import LOG_LEVEL, remote_options

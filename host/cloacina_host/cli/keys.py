@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..render import emit_json, show, table, when
-from .core import to_stderr
+from .exits import to_stderr
 from .options import remote, remote_options
+from .tables import emit_json, show, table, when
 
 
 @click.group("key")

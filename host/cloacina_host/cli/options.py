@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from ..client import DEFAULT_SERVER, Client, segment
 from ..errors import CloacinaError
-from ..profiles import Config, Profile, default_home
-from .core import user_errors
+from .client import DEFAULT_SERVER, Client, segment
+from .config import Config, Profile, default_home
+from .exits import user_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 

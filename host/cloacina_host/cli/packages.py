@@ -18,13 +18,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from .. import building
 from ..errors import CloacinaError
-from ..packages import read_archive
-from ..probe import DEFAULT_TIMEOUT
-from ..render import emit_json, fields, manifest_tables, show, table
-from .core import to_stderr, user_errors
+from ..packaging.archive import read_archive
+from ..packaging.build import build_project
+from ..packaging.pack import pack_project
+from ..packaging.probe import DEFAULT_TIMEOUT
+from .exits import to_stderr, user_errors
 from .options import Remote, output_of, output_option, remote, remote_options
+from .tables import emit_json, fields, manifest_tables, show, table
 
 DAEMON_TENANT = "default"  # the tenant the local daemon reconciles into (daemon.TENANT)
 
@@ -49,7 +50,7 @@ def package_build(directory: Path) -> None:
     to stderr; the built library's path is printed on stdout.
     """
     with user_errors():
-        library = building.build_project(directory, echo=to_stderr)
+        library = build_project(directory, echo=to_stderr)
     click.echo(str(library))
 
 
@@ -80,7 +81,7 @@ def package_pack(directory: Path, out_dir: Path | None, timeout: float) -> None:
     """
     with user_errors():
         to_stderr(f"Packing {directory}")
-        archive = building.pack_project(directory, out_dir, timeout=timeout, status=to_stderr)
+        archive = pack_project(directory, out_dir, timeout=timeout, status=to_stderr)
     click.echo(archive.name)
 
 
@@ -185,7 +186,7 @@ def package_list(ctx: click.Context, data_dir: Path | None) -> None:
 
 
 def _daemon_status(data_dir: Path) -> list[dict[str, Any]]:
-    from ..store import Store, sqlite_url
+    from ..control.store import Store, sqlite_url
 
     database = Path(sqlite_url(data_dir).removeprefix("sqlite:///"))
     if not database.is_file():
@@ -199,7 +200,7 @@ def _daemon_status(data_dir: Path) -> list[dict[str, Any]]:
     finally:
         store.close()
     keys = ("name", "version", "status", "reason", "reactors", "graphs")
-    return [{k: row[k] for k in keys} for row in rows]
+    return [{k: v for k, v in row.to_dict().items() if k in keys} for row in rows]
 
 
 @package_group.command("delete")

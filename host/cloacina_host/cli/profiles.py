@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..profiles import Config
-from ..render import emit_json, show, table
-from .core import to_stderr, user_errors
+from .config import Config
+from .exits import to_stderr, user_errors
 from .options import home, output_of, output_option
+from .tables import emit_json, show, table
 
 
 @click.group("profile")

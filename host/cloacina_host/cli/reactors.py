@@ -8,8 +8,8 @@ from typing import Any
 import click
 import orjson
 
-from ..render import emit_json, text_of
 from .options import remote, remote_options
+from .tables import emit_json, text_of
 
 
 @click.group("reactor")

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 import orjson
 
-from .. import demo, log
+from .. import log
 from ..errors import CloacinaError
-from ..profiles import default_home
-from .core import EXIT_USER, user_errors
+from . import demo
+from .config import default_home
+from .exits import EXIT_USER, user_errors
 from .options import LOG_LEVEL
 
 
@@ -45,7 +46,7 @@ def demo_command(publisher: Path, subscriber: Path) -> None:
 @click.argument("library", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def inspect_lib(library: Path) -> None:
     """Load LIBRARY, check its ABI and print what it declares (JSON)."""
-    from ..loader import open_plugin
+    from ..core.loader import open_plugin
 
     try:
         plugin = open_plugin(library)
@@ -90,7 +91,7 @@ def daemon_start(ctx: click.Context, packages_dir: Path | None, data_dir: Path |
     ones unload (the bound-subscriber guard may refuse); every step is logged to stderr.
     `cloacinactl package list --data-dir DATA_DIR` shows the daemon's state.
     """
-    from ..daemon import Daemon
+    from ..control.daemon import Daemon
 
     _service_logs(ctx)
     data = data_dir or default_home()

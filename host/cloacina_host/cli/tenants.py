@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..client import segment
-from ..render import emit_json, show, table, when
+from .client import segment
 from .options import remote, remote_options
+from .tables import emit_json, show, table, when
 
 
 @click.group("tenant")

@@ -1,10 +1,15 @@
-"""``cloacina-server``: the HTTP + WebSocket API of docs/api.md over an :class:`~..app.App`.
+"""``cloacina-server``: the HTTP + WebSocket API of docs/api.md over a
+:class:`~..control.plane.ControlPlane`.
 
 FastAPI on uvicorn; only this subpackage names the web framework. Its modules:
 
-- :mod:`.app` builds the ASGI app (:func:`create_app`) and runs the background work;
+- :mod:`.asgi` builds the ASGI app (:func:`create_app`) and runs the background work;
 - :mod:`.routes` and :mod:`.sockets` are the HTTP and WebSocket routes;
-- :mod:`.auth` says who is calling and what they may touch;
+- :mod:`.payloads` are the JSON shapes they answer with, :mod:`.ws_commands` the work
+  behind the WebSocket endpoints;
+- :mod:`.auth` says who is calling and what they may touch, over :mod:`.access` (API
+  errors, principals, the bootstrap key) and :mod:`.tickets` (single-use WebSocket tickets);
+- :mod:`.metrics` is the Prometheus observer;
 - :mod:`.context` is the per-app state the routes reach, :mod:`.streams` the queues
   between worker threads and the event loop, :mod:`.edge` the outermost ASGI layer
   and :mod:`.responses` the ``{error, code}`` envelope;
@@ -12,7 +17,7 @@ FastAPI on uvicorn; only this subpackage names the web framework. Its modules:
   :func:`main` (``cloacina-server``).
 """
 
-from .app import create_app
+from .asgi import create_app
 from .context import Settings
 from .serve import DEFAULT_HOST, DEFAULT_PORT, main, parse_bind, run
 

@@ -2,13 +2,14 @@
 
 Foreign and unknown tenants answer alike (404), so a key cannot probe other tenants."""
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
-from ..access import RANK, ApiError, Principal, bearer_token
-from ..runtime import Runtime
+from ..core.registry import Kind
+from ..core.runtime import Runtime
+from .access import RANK, ApiError, Principal, bearer_token
 from .context import Context, context_of
 from .responses import not_found
 
@@ -81,7 +82,7 @@ def ws_principal(ctx: Context, ws: WebSocket) -> Principal:
 
 
 def ws_scope(
-    ctx: Context, ws: WebSocket, role: str, kind: str, name: str
+    ctx: Context, ws: WebSocket, role: str, kind: Kind, name: str
 ) -> tuple[Principal, Runtime]:
     """Authorize an upgrade to the ``kind`` named ``name`` (worker thread): the caller and
     the runtime of its tenant; a platform key names the tenant with ``?tenant=``."""
@@ -99,15 +100,7 @@ def ws_scope(
         if asked and asked != tenant:
             raise not_found(f"tenant '{asked}'")
     check_tenant(ctx, who, tenant, role)
-    runtime = ctx.app.host.runtime(tenant)
-    registry = runtime.registry
-    names: Collection[str] = (
-        registry.accumulators
-        if kind == "accumulator"
-        else registry.reactors
-        if kind == "reactor"
-        else registry.graphs
-    )
-    if name not in names:
+    runtime = ctx.plane.host.runtime(tenant)
+    if not runtime.registry.has(kind, name):
         raise not_found(f"{kind} '{name}' in tenant '{tenant}'")
     return who, runtime

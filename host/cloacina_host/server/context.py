@@ -1,6 +1,7 @@
-"""What every handler reaches: the :class:`~..app.App` and the server's own state.
+"""What every handler reaches: the :class:`~..control.plane.ControlPlane` and the server's
+own state.
 
-One :class:`Context` per :func:`~.app.create_app` call, kept on the FastAPI app's state, so
+One :class:`Context` per :func:`~.asgi.create_app` call, kept on the FastAPI app's state, so
 the route modules are plain module-level routers that any number of apps can share."""
 
 import threading
@@ -10,20 +11,20 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from ..access import TICKET_TTL, Tickets
-from ..app import App
-from ..metrics import Metrics
-from ..store import Store
+from ..control.plane import ControlPlane
+from ..control.store import Store
+from .metrics import Metrics
 from .streams import OutputHub
+from .tickets import TICKET_TTL, Tickets
 
-POLL_SECONDS = 5.0  # background reconcile (SPEC §5)
+POLL_SECONDS = 5.0  # background reconcile (docs/architecture.md)
 TICK_SECONDS = 0.1  # batch flushes and polling accumulators
 MAX_BODY = 256 * 1024 * 1024
 
 
 @dataclass
 class Settings:
-    """Knobs of :func:`~.app.create_app` (tests shorten them)."""
+    """Knobs of :func:`~.asgi.create_app` (tests shorten them)."""
 
     ticket_ttl: float = TICKET_TTL
     poll_seconds: float = POLL_SECONDS
@@ -33,10 +34,10 @@ class Settings:
 
 @dataclass
 class Context:
-    """One server's state: the app (store, host, reconcilers), its metrics, settings,
-    WebSocket tickets and live output streams."""
+    """One server's state: the control plane (store, runtimes, reconcilers), its metrics,
+    settings, WebSocket tickets and live output streams."""
 
-    app: App
+    plane: ControlPlane
     metrics: Metrics
     settings: Settings
     tickets: Tickets
@@ -46,7 +47,7 @@ class Context:
 
     @property
     def store(self) -> Store:
-        return self.app.store
+        return self.plane.store
 
 
 def context_of(conn: HTTPConnection) -> Context:

@@ -6,8 +6,8 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..access import ApiError
-from ..metrics import Metrics
+from .access import ApiError
+from .metrics import Metrics
 from .responses import envelope
 
 log = structlog.get_logger("cloacina")

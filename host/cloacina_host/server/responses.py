@@ -5,7 +5,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ..access import ApiError
+from .access import ApiError
 
 # the envelope's code for an HTTP status the framework raised itself
 STATUS_CODES = {

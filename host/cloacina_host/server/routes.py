@@ -14,18 +14,13 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ..access import ApiError
+from ..control.status import State
+from ..control.store import Store
 from ..errors import NotFoundError
-from ..store import Store
-from ..views import (
-    accumulator_views,
-    graph_views,
-    newest_ids,
-    package_item,
-    reactor_view,
-)
+from .access import ApiError
 from .auth import Admin, Caller, Platform, Read, Write
 from .context import Ctx
+from .payloads import accumulator_views, graph_views, package_items, reactor_view
 from .responses import envelope, json_response, not_found
 
 log = structlog.get_logger("cloacina")
@@ -118,7 +113,7 @@ def list_tenants(ctx: Ctx, _: Platform) -> Response:
 @router.delete("/v1/tenants/{tenant}", tags=["tenants"])
 def delete_tenant(ctx: Ctx, tenant: str, _: Platform) -> Response:
     ctx.store.delete_tenant(tenant)
-    ctx.app.drop_tenant(tenant)
+    ctx.plane.drop_tenant(tenant)
     log.info("tenant_deleted", tenant=tenant)
     return json_response({"status": "deleted", "name": tenant})
 
@@ -166,11 +161,8 @@ def revoke_key(ctx: Ctx, tenant: Admin, key_id: str) -> Response:
 # ---------------------------------------------------------------------- packages
 
 
-def package_items(store: Store, tenant: str) -> list[dict[str, Any]]:
-    rows = store.list_packages(tenant)
-    statuses = {s["name"]: s for s in store.read_status(tenant)}
-    newest = newest_ids(rows)
-    return [package_item(r, statuses, newest[r.name]) for r in rows]
+def stored_items(store: Store, tenant: str) -> list[dict[str, Any]]:
+    return package_items(store.list_packages(tenant), store.read_status(tenant))
 
 
 UPLOAD_DOC: dict[str, Any] = {
@@ -213,10 +205,10 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
         await form.close()
     if not data:
         raise ApiError(400, "invalid_package", "the uploaded file is empty")
-    row, status = await anyio.to_thread.run_sync(ctx.app.upload, tenant, data)
-    if status.get("status") == "failed":
+    row, status = await anyio.to_thread.run_sync(ctx.plane.upload, tenant, data)
+    if status is not None and status.state is State.FAILED:
         ctx.metrics.load_failures(tenant)
-    items = await anyio.to_thread.run_sync(package_items, ctx.store, tenant)
+    items = await anyio.to_thread.run_sync(stored_items, ctx.store, tenant)
     mine = next((i for i in items if i["id"] == row.id), None)
     log.info("package_uploaded", tenant=tenant, package=row.name, version=row.version)
     return json_response(
@@ -225,8 +217,8 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
             "name": row.name,
             "version": row.version,
             "tenant": tenant,
-            "status": mine["status"] if mine else status.get("status"),
-            "reason": mine["reason"] if mine else status.get("reason"),
+            "status": mine["status"] if mine else (status.state.value if status else "unknown"),
+            "reason": mine["reason"] if mine else (status.reason if status else None),
         },
         201,
     )
@@ -234,7 +226,7 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
 
 @router.get("/v1/tenants/{tenant}/packages", tags=["packages"])
 def list_packages(ctx: Ctx, tenant: Read) -> Response:
-    items = package_items(ctx.store, tenant)
+    items = stored_items(ctx.store, tenant)
     return json_response({"items": items, "total": len(items)})
 
 
@@ -243,14 +235,14 @@ def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
     row = ctx.store.find_package(tenant, ref)
     if row is None:
         raise not_found(f"package '{ref}' in tenant '{tenant}'")
-    item = next(i for i in package_items(ctx.store, tenant) if i["id"] == row.id)
+    item = next(i for i in stored_items(ctx.store, tenant) if i["id"] == row.id)
     item["declarations"] = row.manifest.declarations
     return json_response(item)
 
 
 @router.delete("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
 def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
-    row, messages = ctx.app.delete(tenant, ref)
+    row, messages = ctx.plane.delete(tenant, ref)
     log.info("package_deleted", tenant=tenant, package=row.name, version=row.version)
     return json_response(
         {
@@ -268,32 +260,32 @@ def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
 
 @router.get("/v1/tenants/{tenant}/reactors", tags=["runtime"])
 def list_reactors(ctx: Ctx, tenant: Read) -> Response:
-    reactors = sorted(ctx.app.runtime(tenant).reactors(), key=lambda r: r.decl.name)
+    reactors = sorted(ctx.plane.runtime(tenant).reactors(), key=lambda r: r.decl.name)
     items = [reactor_view(r) for r in reactors]
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/reactors/{name}", tags=["runtime"])
 def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
-    return json_response(reactor_view(ctx.app.runtime(tenant).reactor(name), detail=True))
+    return json_response(reactor_view(ctx.plane.runtime(tenant).reactor(name), detail=True))
 
 
 @router.post("/v1/tenants/{tenant}/reactors/{name}/fire", tags=["runtime"])
 def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None) -> Response:
     inputs = body.inputs if body is not None else None
-    runs = ctx.app.runtime(tenant).fire(name, inputs or None)
+    runs = ctx.plane.runtime(tenant).fire(name, inputs or None)
     return json_response({"reactor": name, "runs": [r.to_dict() for r in runs]})
 
 
 @router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
 def list_graphs(ctx: Ctx, tenant: Read) -> Response:
-    items = graph_views(ctx.app.runtime(tenant))
+    items = graph_views(ctx.plane.runtime(tenant))
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/graphs/{name}", tags=["runtime"])
 def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
-    items = graph_views(ctx.app.runtime(tenant), only=name)
+    items = graph_views(ctx.plane.runtime(tenant), only=name)
     if not items:
         raise not_found(f"graph '{name}' in tenant '{tenant}'")
     return json_response(items[0])
@@ -301,12 +293,12 @@ def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
 
 @router.get("/v1/tenants/{tenant}/accumulators", tags=["runtime"])
 def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
-    items = accumulator_views(ctx.app.runtime(tenant))
+    items = accumulator_views(ctx.plane.runtime(tenant))
     return json_response({"items": items, "total": len(items)})
 
 
 @router.post("/v1/tenants/{tenant}/accumulators/{name}/events", tags=["runtime"])
 async def push_event(ctx: Ctx, request: Request, tenant: Write, name: str) -> Response:
     body = await request.body()
-    fires = await anyio.to_thread.run_sync(ctx.app.runtime(tenant).push, name, body)
+    fires = await anyio.to_thread.run_sync(ctx.plane.runtime(tenant).push, name, body)
     return json_response({"accumulator": name, "fires": fires})

@@ -11,13 +11,13 @@ import structlog
 import uvicorn
 
 from .. import log as logsetup
-from ..access import TICKET_TTL
-from ..app import App, default_data_dir
+from ..control.plane import ControlPlane, default_data_dir
+from ..control.store import Store
 from ..errors import InvalidInputError
-from ..metrics import Metrics
-from ..store import Store
-from .app import create_app
+from .asgi import create_app
 from .context import MAX_BODY, Settings
+from .metrics import Metrics
+from .tickets import TICKET_TTL
 
 log = structlog.get_logger("cloacina")
 
@@ -70,9 +70,9 @@ def run(
         )
     store = Store.for_data_dir(data, database_url)
     metrics = Metrics()
-    app = App(data, store, observer=metrics)
+    plane = ControlPlane(data, store, observer=metrics)
     try:
-        asgi = create_app(app, metrics, bootstrap_key=bootstrap_key, settings=settings)
+        asgi = create_app(plane, metrics, bootstrap_key=bootstrap_key, settings=settings)
         config = uvicorn.Config(
             asgi,
             host=host,
@@ -91,7 +91,7 @@ def run(
                 signal.signal(signum, _exit_ok)
         uvicorn.Server(config).run()
     finally:
-        app.close()
+        plane.close()
 
 
 def _exit_ok(_signum: int, _frame: FrameType | None) -> None:

@@ -13,14 +13,15 @@ import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from ..access import ApiError, Principal, status_of
+from ..core.registry import Kind
+from ..core.runtime import Runtime
 from ..errors import CloacinaError
-from ..runtime import Runtime
-from ..views import push_frames, reactor_command
+from .access import ApiError, Principal, status_of
 from .auth import ws_scope
 from .context import Context, context_of
 from .responses import envelope
 from .streams import Inbox
+from .ws_commands import push_frames, reactor_command
 
 log = structlog.get_logger("cloacina")
 
@@ -49,7 +50,7 @@ async def _deny(ctx: Context, ws: WebSocket, status: int, code: str, message: st
 
 
 async def _accept(
-    ws: WebSocket, role: str, kind: str, name: str
+    ws: WebSocket, role: str, kind: Kind, name: str
 ) -> tuple[Context, Principal, Runtime] | None:
     """Authorize the upgrade and accept it: the context, caller and runtime; None once
     refused (the client has its answer then)."""

@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections import deque
 
-from ..executor import GraphRun
+from ..core.executor import GraphRun
 
 WATCH_BUFFER = 10_000  # runs buffered per output-stream watcher before the oldest are dropped
 WS_QUEUE = 4096  # frames read ahead of the pusher; a full queue stops reading (backpressure)

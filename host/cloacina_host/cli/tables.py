@@ -1,0 +1,235 @@
+"""How ``cloacinactl`` shows things: rich tables that fit the terminal (falling back to
+``field: value`` lines), JSON, timestamps. No click here; cli decides what to show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..packaging.manifest import Manifest
+
+
+def emit_json(data: Any) -> None:
+    print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def text_of(value: Any) -> str:
+    """A value as a table cell or a ``field: value`` line."""
+    if value is None or value == "" or value == []:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(text_of(v) for v in value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def when(epoch: Any) -> str:
+    """An epoch timestamp as ISO 8601 UTC (seconds)."""
+    if not isinstance(epoch, int | float):
+        return "-"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: Columns of free text that wrap to fit the terminal; the others (names, ids) do not.
+WRAPPED = frozenset(
+    {"description", "reason", "accumulators", "fires when", "subscribers"}
+    | {"nodes", "outputs", "error", "server", "key"}
+)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> RenderableType:
+    """Rows as a table that fits the terminal, or ``<title>: none`` when there are none.
+
+    Names and ids are never cut; free-text columns (:data:`WRAPPED`) wrap at spaces. When
+    even that does not fit, each row is printed as ``column: value`` lines instead. Cells are
+    plain text: brackets in names or reasons are not rich markup.
+    """
+    cells = [[text_of(v) for v in row] for row in rows]
+    if not cells:
+        return Text(f"{title}: none")
+    widths = fit_widths(columns, cells, console().width)
+    if widths is None:
+        lines = [title]
+        for row in cells:
+            lines.append("")
+            lines += [f"{c}: {v}" for c, v in zip(columns, row, strict=True)]
+        return Text("\n".join(lines))
+    t = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
+    for column, width in zip(columns, widths, strict=True):
+        t.add_column(column, width=width, no_wrap=column not in WRAPPED, overflow="fold")
+    for row in cells:
+        t.add_row(*(Text(cell) for cell in row))
+    return t
+
+
+def fit_widths(columns: Sequence[str], cells: list[list[str]], width: int) -> list[int] | None:
+    """Column widths that fit ``width`` (None when they cannot): every column gets its
+    natural width if that fits; else wrapped columns shrink, each no further than its longest
+    word, in proportion to how much they could give."""
+    overhead = 3 * (len(columns) - 1)  # one divider and two spaces of padding between columns
+    natural = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    if sum(natural) + overhead <= width:
+        return natural
+    least = [
+        max(10, *(len(w) for row in cells for w in row[i].split())) if c in WRAPPED else natural[i]
+        for i, c in enumerate(columns)
+    ]
+    least = [min(lo, n) for lo, n in zip(least, natural, strict=True)]
+    room = width - overhead - sum(least)
+    if room < 0:
+        return None
+    slack = [n - lo for n, lo in zip(natural, least, strict=True)]
+    total = sum(slack)
+    return [lo + (room * s // total if total else 0) for lo, s in zip(least, slack, strict=True)]
+
+
+def show(*items: RenderableType) -> None:
+    out = console()
+    for i, item in enumerate(items):
+        if i:
+            out.print()
+        out.print(item)
+
+
+def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """``field: value`` lines, unaligned so they can be grepped literally."""
+    for name, value in pairs:
+        print(f"{name}: {text_of(value)}")
+
+
+def criteria_text(item: dict[str, Any]) -> str:
+    return f"{item.get('criteria', '?')}({text_of(item.get('criteria_accumulators'))})"
+
+
+def subscribers_text(names: Sequence[str]) -> str:
+    return f"{len(names)} ({', '.join(names)})" if names else "0"
+
+
+def reactors_table(items: list[dict[str, Any]]) -> RenderableType:
+    rows = [
+        [
+            i["name"],
+            i.get("package"),
+            i.get("accumulators"),
+            criteria_text(i),
+            subscribers_text(i.get("subscribers") or []),
+            i.get("fires"),
+        ]
+        for i in items
+    ]
+    columns = ["reactor", "package", "accumulators", "fires when", "subscribers", "fires"]
+    return table("reactors", columns, rows)
+
+
+def graphs_table(items: list[dict[str, Any]]) -> RenderableType:
+    rows = [
+        [
+            i["name"],
+            i.get("package"),
+            i.get("reactor") or "(none)",
+            " -> ".join(i.get("nodes") or []),
+            i.get("runs_ok"),
+            i.get("runs_failed"),
+        ]
+        for i in items
+    ]
+    columns = ["graph", "package", "reactor", "nodes", "ok", "failed"]
+    return table("graphs", columns, rows)
+
+
+def runs_table(title: str, runs: list[dict[str, Any]]) -> RenderableType:
+    rows = [
+        [
+            run.get("fire"),
+            when(run.get("started_at")),
+            f"{float(run.get('duration_seconds') or 0) * 1000:.2f} ms",
+            run.get("outputs"),
+            run.get("error"),
+        ]
+        for run in runs
+    ]
+    return table(title, ["fire", "started", "took", "outputs", "error"], rows)
+
+
+def _names(values: Any) -> str:
+    return ", ".join(str(v) for v in values) if values else "-"
+
+
+def manifest_tables(manifest: Manifest) -> list[Table | str]:
+    """The manifest, then its reactors, accumulators and graphs, as tables (or a line
+    saying there are none)."""
+    decls = manifest.declarations
+    summary = Table.grid(padding=(0, 2))
+    summary.title = f"{manifest.name} {manifest.version}"
+    summary.title_justify = "left"
+    summary.add_column("field", style="bold", no_wrap=True)
+    summary.add_column("value", overflow="fold")
+    for field, value in (
+        ("description", manifest.description or "-"),
+        ("library", manifest.library_file),
+        ("size", f"{manifest.size} bytes"),
+        ("sha256", manifest.sha256),
+        ("abi version", str(manifest.abi_version)),
+        ("language", manifest.language),
+        ("target", manifest.target),
+        ("thread safe", "yes" if decls.get("thread_safe") else "no"),
+    ):
+        summary.add_row(field, value)
+    tables = [summary]
+
+    def section(title: str, *columns: str) -> Table:
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        tables.append(table)
+        return table
+
+    reactors = section("Reactors", "name", "accumulators", "fires", "input")
+    for r in decls["reactors"]:
+        criteria = r.get("criteria", "?")
+        reactors.add_row(
+            r["name"],
+            _names(r.get("accumulators")),
+            f"{criteria}({_names(r.get('criteria_accumulators'))})",
+            str(r.get("input_strategy", "?")),
+        )
+    accumulators = section("Accumulators", "name", "kind", "function", "config")
+    for a in decls["accumulators"]:
+        config = a.get("config") or {}
+        accumulators.add_row(
+            a["name"],
+            str(a.get("kind", "?")),
+            "yes" if a.get("has_function") else "no",
+            orjson.dumps(config).decode() if config else "-",
+        )
+    graphs = section("Graphs", "graph", "trigger", "node", "inputs", "next")
+    for g in decls["graphs"]:
+        trigger = g.get("trigger")
+        label = f"{g['name']} (fused)" if g.get("fused") else g["name"]
+        for i, node in enumerate(g.get("nodes", [])):
+            successors = [*node.get("next", [])]
+            successors += [f"{v} -> {t}" for v, t in (node.get("routes") or {}).items()]
+            graphs.add_row(
+                label if i == 0 else "",
+                (trigger or "(none)") if i == 0 else "",
+                str(node.get("name", "?")),
+                _names(node.get("inputs")),
+                _names(successors),
+            )
+    return [t if t.row_count else f"{t.title}: none" for t in tables]

@@ -1,0 +1,94 @@
+"""Who may do what: API errors with their envelope code, principals, bearer keys and the
+bootstrap key. Framework-free (the error envelope maps :class:`ApiError` to HTTP)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from ..control.plane import ControlPlane
+from ..control.store import ROLES, ConflictError, KeyRecord, new_key
+from ..errors import CloacinaError, GuardError, NotFoundError, StateError
+
+log = structlog.get_logger("cloacina")
+
+RANK = {role: i for i, role in enumerate(ROLES)}
+
+
+class ApiError(Exception):
+    """An HTTP error with the envelope's code and sentence."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def status_of(exc: CloacinaError) -> int:
+    """The HTTP status of a host error."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, GuardError | ConflictError | StateError):
+        return 409
+    if exc.code == "duplicate_name":
+        return 409
+    return 400  # package, declaration, ABI, load, input and plugin errors
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, tenant (None for a platform key) and role."""
+
+    key_id: str
+    tenant: str | None
+    role: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, record: KeyRecord) -> Principal:
+        return cls(record.id, record.tenant, record.role, record.is_admin)
+
+    @property
+    def platform(self) -> bool:
+        return self.is_admin and self.tenant is None
+
+
+def bearer_token(header: str | None) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header, or :class:`ApiError` 401."""
+    if header is None:
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer clk_…'")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise ApiError(
+            401, "unauthorized", "malformed Authorization header: expected 'Bearer <key>'"
+        )
+    return token
+
+
+def ensure_bootstrap_key(app: ControlPlane, key: str | None) -> Path | None:
+    """On a store without keys, create the platform admin key (``key`` or a generated one)
+    and write it to ``<data>/bootstrap-key`` (mode 0600). Returns the file, or None."""
+    store = app.store
+    if store.count_keys() > 0:
+        return None
+    plaintext = key or new_key()
+    store.create_key("bootstrap", "admin", None, is_admin=True, plaintext=plaintext)
+    path = app.data_dir / "bootstrap-key"
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(plaintext + "\n")
+    os.chmod(path, 0o600)
+    log.info(
+        "bootstrap_key_created",
+        path=str(path),
+        source="CLOACINA_BOOTSTRAP_KEY" if key else "generated",
+    )
+    return path

@@ -1,0 +1,156 @@
+"""The ASGI app: one :class:`~.context.Context`, the routers, the error envelope, and the
+background work (reconcile every ``poll_seconds``, tick every ``tick_seconds``)."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import anyio.to_thread
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from ..control.plane import ControlPlane
+from ..errors import CloacinaError
+from . import routes, sockets
+from .access import ApiError, ensure_bootstrap_key, status_of
+from .context import Context, Settings
+from .edge import Edge
+from .metrics import Metrics
+from .payloads import tenant_samples
+from .responses import STATUS_CODES, envelope
+from .tickets import Tickets
+
+log = structlog.get_logger("cloacina")
+
+
+def create_app(
+    plane: ControlPlane,
+    metrics: Metrics,
+    *,
+    bootstrap_key: str | None,
+    settings: Settings | None = None,
+) -> ASGIApp:
+    """The ASGI app of docs/api.md over ``plane``.
+
+    ``metrics`` should be the observer ``plane`` was built with
+    (``ControlPlane(..., observer=metrics)``)
+    so fires and runs are measured and the live output streams see every run. On a store
+    without keys, a platform admin key (``bootstrap_key`` or a generated one) is created
+    and written to ``<data>/bootstrap-key``. Startup reconciles the stored packages; a
+    background task reconciles again every ``poll_seconds``.
+    """
+    cfg = settings or Settings()
+    ctx = Context(plane=plane, metrics=metrics, settings=cfg, tickets=Tickets(cfg.ticket_ttl))
+    metrics.run_listeners.append(ctx.hub)
+    if metrics.source is None:
+        metrics.source = lambda: tenant_samples(plane)
+    ensure_bootstrap_key(plane, bootstrap_key)
+
+    api = FastAPI(
+        title="cloacina-server",
+        version="1",
+        description="Reactors, computation graphs and packages of cloacina tenants.",
+        lifespan=_lifespan(ctx),
+    )
+    api.state.cloacina = ctx
+    _install_error_envelope(api)
+    api.include_router(routes.router)
+    api.include_router(sockets.router)
+    return Edge(api, metrics, cfg.max_body)
+
+
+def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    plane, store, cfg = ctx.plane, ctx.store, ctx.settings
+
+    def reconcile_all() -> None:
+        tenants = {t["name"] for t in store.list_tenants()} | set(plane.host.tenants())
+        for tenant in sorted(tenants):
+            try:
+                report = plane.reconcile_stored(tenant)
+            except Exception as exc:  # one tenant's trouble must not stop the others
+                log.error("reconcile_failed", tenant=tenant, error=str(exc))
+            else:
+                ctx.metrics.load_failures(tenant, len(report.failed))
+
+    def tick_all() -> None:
+        for tenant in plane.host.tenants():
+            plane.host.runtime(tenant).tick()
+
+    async def every(seconds: float, work: Callable[[], None], name: str) -> None:
+        while True:
+            try:
+                await anyio.to_thread.run_sync(work)
+            except Exception as exc:
+                log.error(f"{name}_failed", error=str(exc))
+            if name == "reconcile":
+                ctx.ready.set()
+            await asyncio.sleep(seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(every(cfg.poll_seconds, reconcile_all, "reconcile")),
+            asyncio.create_task(every(cfg.tick_seconds, tick_all, "tick")),
+        ]
+        log.info(
+            "server_started",
+            data_dir=str(plane.data_dir),
+            database=store.engine.url.render_as_string(),
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("server_stopped")
+
+    return lifespan
+
+
+def _install_error_envelope(api: FastAPI) -> None:
+    """Every error, whoever raised it, answers with ``{error, code}``."""
+
+    @api.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> Response:
+        return envelope(exc.status, exc.code, exc.message)
+
+    @api.exception_handler(CloacinaError)
+    async def _host_error(_: Request, exc: CloacinaError) -> Response:
+        return envelope(status_of(exc), exc.code, str(exc))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        code = STATUS_CODES.get(status, "error")
+        if status == 404:
+            message = f"no route {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        response = envelope(status, code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # starlette's ServerErrorMiddleware sends this, then re-raises to the Edge
+        log.error("request_failed", path=request.url.path, error=repr(exc), exc_info=exc)
+        return envelope(500, "internal", f"internal error: {exc}")
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors()[:3]:
+            if err.get("type") == "json_invalid":
+                parts.append("the body is not valid JSON")
+                continue
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return envelope(400, "invalid_request", "invalid request: " + "; ".join(parts))
