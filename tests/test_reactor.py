@@ -1,0 +1,173 @@
+"""The reactor on its own: criteria, input strategies, pause/resume and fires, with
+function-less accumulators and a Python stand-in for a graph. No library is loaded."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import pytest
+
+from cloacina_host.core.accumulator import Accumulator
+from cloacina_host.core.executor import LiveGraph
+from cloacina_host.core.reactor import Reactor, ReactorState
+from cloacina_host.errors import InvalidInputError, PluginCallError, StateError
+from cloacina_host.types import (
+    AccumulatorDecl,
+    AccumulatorKind,
+    Criteria,
+    InputStrategy,
+    ReactorDecl,
+    Status,
+)
+
+
+class Recorder:
+    """Stands in for a GraphExecutor: records each snapshot it is run with."""
+
+    time_nodes = False
+
+    def __init__(self, name: str = "g", fail: bool = False) -> None:
+        self.plan = type("Plan", (), {"name": name})()
+        self.fail = fail
+        self.seen: list[dict[str, Any]] = []
+
+    def run_locked(self, snapshot: Mapping[str, bytes | None], timing: Any = None) -> Any:
+        self.seen.append({k: None if v is None else orjson.loads(v) for k, v in snapshot.items()})
+        if self.fail:
+            raise PluginCallError("node 'n' of graph 'g' in package 'p' failed", Status.PANIC)
+        return {"n": len(self.seen)}
+
+
+def reactor(
+    *accs: str,
+    criteria: Criteria = Criteria.WHEN_ANY,
+    on: tuple[str, ...] = (),
+    strategy: InputStrategy = InputStrategy.LATEST,
+    kinds: dict[str, AccumulatorDecl] | None = None,
+) -> Reactor:
+    decl = ReactorDecl("R", accs, criteria, on, strategy)
+    kinds = kinds or {}
+    accumulators = {a: Accumulator(kinds.get(a, AccumulatorDecl(a)), "R", "p") for a in accs}
+    return Reactor(decl, "p", "t", accumulators)
+
+
+def bind(r: Reactor, name: str = "g", fail: bool = False) -> Recorder:
+    recorder = Recorder(name, fail)
+    r.bind(LiveGraph(name, "p", recorder, deque(maxlen=10)))  # type: ignore[arg-type]
+    return recorder
+
+
+def push(r: Reactor, acc: str, *values: Any) -> int:
+    return r.push(acc, [orjson.dumps(v) for v in values])
+
+
+def test_when_any_latest_coalesces_a_wake_up() -> None:
+    r = reactor("a", "b")
+    g = bind(r)
+    assert push(r, "a", 1, 2, 3) == 1  # one wake-up, one fire, newest value
+    assert g.seen == [{"a": 3, "b": None}]
+    assert push(r, "b", "x") == 1
+    assert g.seen[-1] == {"a": 3, "b": "x"}
+    assert r.stats.fires == 2 and r.subscribers["g"].ok_total == 2
+
+
+def test_when_all_waits_for_every_criteria_accumulator() -> None:
+    r = reactor("a", "b", "c", criteria=Criteria.WHEN_ALL, on=("a", "b"))
+    g = bind(r)
+    assert push(r, "a", 1) == 0
+    assert push(r, "c", "ignored by the criteria") == 0
+    assert push(r, "b", 2) == 1
+    assert g.seen == [{"a": 1, "b": 2, "c": "ignored by the criteria"}]
+    assert push(r, "a", 3) == 0  # the flags were cleared by the fire
+
+
+def test_sequential_fires_once_per_boundary_in_arrival_order() -> None:
+    r = reactor("a", "b", strategy=InputStrategy.SEQUENTIAL)
+    g = bind(r)
+    assert push(r, "a", 1, 2) == 2
+    assert push(r, "b", "x") == 1
+    assert [s["a"] for s in g.seen] == [1, 2, 2]
+    assert g.seen[-1]["b"] == "x"
+
+
+def test_sequential_when_all_pairs_boundaries() -> None:
+    r = reactor("a", "b", criteria=Criteria.WHEN_ALL, strategy=InputStrategy.SEQUENTIAL)
+    g = bind(r)
+    assert push(r, "a", 1, 2, 3) == 0
+    assert push(r, "b", "x", "y") == 2
+    assert [(s["a"], s["b"]) for s in g.seen] == [(1, "x"), (2, "y")]
+    assert r.state_snapshot()["queued"] == 1  # a's third boundary waits for a partner
+
+
+def test_a_reactor_without_subscribers_still_counts_fires() -> None:
+    r = reactor("a")
+    assert push(r, "a", 1) == 1 and r.stats.fires == 1
+
+
+def test_pause_holds_fires_and_resume_drains_them() -> None:
+    r = reactor("a", strategy=InputStrategy.SEQUENTIAL)
+    g = bind(r)
+    r.pause()
+    assert push(r, "a", 1, 2) == 0 and g.seen == []
+    assert r.state_snapshot()["state"] == "paused"
+    assert r.resume() == 2 and [s["a"] for s in g.seen] == [1, 2]
+    with pytest.raises(StateError, match="cannot go from running to running"):
+        r.transition(ReactorState.RUNNING)
+
+
+def test_force_fire_and_fire_with() -> None:
+    r = reactor("a", "b")
+    g = bind(r)
+    (run,) = r.fire()
+    assert run.ok and run.outputs == {"n": 1} and g.seen == [{"a": None, "b": None}]
+    r.fire({"b": b'"given"'})
+    assert g.seen[-1] == {"a": None, "b": "given"}
+    with pytest.raises(InvalidInputError, match="has no accumulator 'zzz'"):
+        r.fire({"zzz": b"1"})
+
+
+def test_a_failing_graph_does_not_stop_the_others() -> None:
+    r = reactor("a")
+    bad, good = bind(r, "bad", fail=True), bind(r, "good")
+    assert push(r, "a", 1) == 1
+    assert len(bad.seen) == len(good.seen) == 1
+    assert r.subscribers["bad"].failed_total == 1 and r.subscribers["good"].ok_total == 1
+    assert r.subscribers["bad"].runs[-1].error is not None
+
+
+def test_unbind_and_stop() -> None:
+    r = reactor("a")
+    g = bind(r)
+    r.unbind("g")
+    push(r, "a", 1)
+    assert g.seen == []
+    r.stop()
+    with pytest.raises(StateError, match="is stopped"):
+        push(r, "a", 2)
+    with pytest.raises(StateError, match="is stopped"):
+        r.fire()
+
+
+def test_state_and_batch_accumulators_without_functions() -> None:
+    kinds = {
+        "w": AccumulatorDecl("w", AccumulatorKind.STATE, {"capacity": 2}),
+        "b": AccumulatorDecl("b", AccumulatorKind.BATCH, {"max_buffer_size": 3}),
+    }
+    r = reactor("w", "b", kinds=kinds)
+    g = bind(r)
+    push(r, "w", 1, 2, 3)
+    assert g.seen[-1]["w"] == [2, 3]  # a window of the last two
+    assert push(r, "b", 1, 2) == 0 and r.accumulators["b"].buffer_depth == 2
+    assert push(r, "b", 3) == 1 and g.seen[-1]["b"] == [1, 2, 3]
+    push(r, "b", 4)
+    assert r.tick(r.accumulators["b"]._last_flush + 1.0) == 1  # flush_interval_ms: 1000
+    assert g.seen[-1]["b"] == [4]
+
+
+def test_a_bad_setting_is_refused_with_its_name() -> None:
+    decl = AccumulatorDecl("b", AccumulatorKind.BATCH, {"max_buffer_size": "2"})
+    with pytest.raises(InvalidInputError, match="setting 'max_buffer_size' must be an integer"):
+        Accumulator(decl, "R", "p")
