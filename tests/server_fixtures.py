@@ -20,6 +20,8 @@ from websockets.sync.client import ClientConnection, connect
 BOOT = "clk_bootstrap-test-key"
 GUARD = "reactor 'PriceReactor' has 1 bound subscriber(s): ['price_consumer']; unbind them first"
 NOT_LOADED = "Error loading reactor-bound CG 'price_consumer': reactor 'PriceReactor' not loaded"
+#: How long the shared server's WebSocket tickets live: short, so the expiry test is quick.
+TICKET_TTL = 2.0
 
 
 def free_port() -> int:
@@ -168,10 +170,11 @@ def eventually(check: Any, timeout: float = 15.0, interval: float = 0.05) -> Any
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared server for the session (tests isolate themselves in their own tenants).
-    Tickets live 3 s so the expiry test is quick; the body limit is 4 MiB."""
+    Tickets live :data:`TICKET_TTL` seconds; the body limit is 4 MiB."""
     data = tmp_path_factory.mktemp("server") / "data"
     srv = Server(
-        data, env={"CLOACINA_WS_TICKET_TTL": "3", "CLOACINA_MAX_BODY_BYTES": str(4 << 20)}
+        data,
+        env={"CLOACINA_WS_TICKET_TTL": str(TICKET_TTL), "CLOACINA_MAX_BODY_BYTES": str(4 << 20)},
     ).start()
     yield srv
     srv.stop()

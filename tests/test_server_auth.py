@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from server_fixtures import BOOT, Server, assert_error
+from server_fixtures import BOOT, TICKET_TTL, Server, assert_error
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +147,8 @@ def test_websocket_refusals(server: Server, two_tenants: dict[str, str]) -> None
 
 
 def test_expired_ticket(server: Server, two_tenants: dict[str, str]) -> None:
-    ticket = server.ticket(two_tenants["key_b"])  # the test server's tickets live 3 s
-    time.sleep(3.2)
+    ticket = server.ticket(two_tenants["key_b"])
+    time.sleep(TICKET_TTL + 0.25)  # the shared server's ticket lifetime, set by its fixture
     status, body = refused_ws(server, f"/v1/ws/reactor/PriceReactor?token={ticket}")
     assert (status, body["code"]) == (401, "unauthorized")
 
