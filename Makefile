@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local test bench c-examples clean
+.PHONY: setup demo demo-local test test-py lint bench c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -23,10 +23,21 @@ demo-local: c-examples
 	  --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
 	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
 
-## Every test: Python (C and Rust plugins built once per session), mypy, ruff, cargo.
+## Every test, as CI runs it: the Rust SDK's checks, then the pytest suite (C and Rust
+## plugins built once per session; mypy and ruff run inside it too).
 test: setup
 	@if [ -x plugins/rust-ci.sh ]; then plugins/rust-ci.sh; fi
 	@$(PY) -m pytest -q
+
+## The pytest suite only (no cargo fmt/clippy/MSRV run).
+test-py: setup
+	@$(PY) -m pytest -q
+
+## ruff (lint and format) and mypy --strict over the host, tests and benchmarks.
+lint: setup
+	@.venv/bin/ruff check host tests benchmarks
+	@.venv/bin/ruff format --check host tests benchmarks
+	@.venv/bin/mypy
 
 bench: c-examples
 	@cargo build --release --quiet --manifest-path plugins/Cargo.toml \
