@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "runtime": 5,
     "metrics": 5,
     "reconciler": 6,
+    "isolation": 6,
     "building": 6,
     "demo": 6,
     "app": 7,
