@@ -369,3 +369,47 @@ def test_no_core_dumps(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGABRT, proc.stderr
     assert proc.stdout.splitlines() == ["(0, 0) False"]
     assert list(tmp_path.iterdir()) == []  # no core file (core_pattern may write it here)
+
+
+# --- all of it, in the documented order --------------------------------------------------
+
+
+@needs_root
+@needs_landlock
+def test_a_worker_start_up_then_loading_a_plugin(
+    world_dir: Path, c_plugins: dict[str, Path]
+) -> None:
+    plugins, scratch = world_dir / "plugins", world_dir / "scratch"
+    plugins.mkdir(mode=0o755)
+    scratch.mkdir()
+    shutil.chown(scratch, "nobody")
+    library = shutil.copy(c_plugins["pricing-publisher"], plugins)
+    code = """
+    from pathlib import Path
+    from cloacina_host import loader  # everything imported before the file system is closed
+
+    library, scratch = sys.argv[1:3]
+    sandbox.die_with_parent(os.getppid())
+    sandbox.no_core_dumps()
+    print(sandbox.limit_memory(256 << 20).split(" (")[0])
+    sandbox.drop_privileges("nobody")
+    system = ["/usr", "/lib", "/lib64", "/etc/ld.so.cache"]
+    sandbox.restrict_filesystem(read_only=[os.path.dirname(library), *system], read_write=[scratch])
+    plugin = loader.open_plugin(Path(library), scratch_dir=Path(scratch))
+    print(plugin.name)
+    plugin.close()
+    print(sandbox._parent_death_signal() == signal.SIGKILL, os.getuid() != 0)
+    print(resource.getrlimit(resource.RLIMIT_CORE), sandbox.dumpable())
+    try:
+        open("/etc/passwd")
+    except PermissionError:
+        print("confined")
+    """
+    out = ok(child(code, str(library), str(scratch), env={"MALLOC_ARENA_MAX": "2"}))
+    assert out == [
+        "RLIMIT_AS 256 MiB",
+        "pricing-publisher",
+        "True True",
+        "(0, 0) False",
+        "confined",
+    ]

@@ -147,10 +147,14 @@ def no_core_dumps() -> None:
     _prctl(_PR_SET_DUMPABLE, 0)
 
 
-def _address_space_in_use() -> int:
-    """Bytes of address space this process maps now (``VmSize``, from ``/proc/self/statm``)."""
-    with open("/proc/self/statm", "rb") as f:
-        pages = int(f.read().split()[0])
+def _address_space_in_use() -> int | None:
+    """Bytes of address space this process maps now (``VmSize``, from ``/proc/self/statm``);
+    None when ``/proc`` cannot be read (after :func:`restrict_filesystem`, say)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[0])
+    except OSError:
+        return None
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -161,7 +165,8 @@ def limit_memory(max_bytes: int) -> str:
     thread fails to start, a plugin's ``malloc`` returns NULL (which Rust turns into an
     abort). An already lower hard limit is kept, never loosened. Returns what was applied,
     e.g. ``"RLIMIT_AS 512 MiB (32 MiB mapped now)"``; raises :class:`SandboxError` when the
-    cap is not above what the process maps already.
+    cap is not above what the process maps already (checked only while ``/proc`` is readable,
+    so call this before :func:`restrict_filesystem`).
 
     ``RLIMIT_AS`` counts address space, not memory: reserved and untouched mappings count.
     Measured on Linux 6.18 x86_64 with CPython 3.11 (``VmSize``): a bare interpreter maps
@@ -177,7 +182,7 @@ def limit_memory(max_bytes: int) -> str:
     used = _address_space_in_use()
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
-    if limit <= used:
+    if used is not None and limit <= used:
         raise SandboxError(
             errno.EINVAL,
             f"RLIMIT_AS of {limit / MiB:g} MiB is not above the {used / MiB:.0f} MiB "
@@ -187,7 +192,8 @@ def limit_memory(max_bytes: int) -> str:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ValueError, OSError) as e:
         raise SandboxError(errno.EPERM, f"cannot set RLIMIT_AS to {limit} bytes: {e}") from e
-    return f"RLIMIT_AS {limit / MiB:g} MiB ({used / MiB:.0f} MiB mapped now)"
+    applied = f"RLIMIT_AS {limit / MiB:g} MiB"
+    return applied if used is None else f"{applied} ({used / MiB:.0f} MiB mapped now)"
 
 
 # --- users ---------------------------------------------------------------------------------
@@ -359,7 +365,7 @@ def _add_rule(ruleset: int, path: str | os.PathLike[str], allowed: int) -> None:
         return
     except OSError as e:
         raise SandboxError(
-            e.errno, f"landlock: cannot open a path: {e.strerror}", os.fspath(path)
+            e.errno, f"landlock: cannot open a rule's path: {e.strerror}", os.fspath(path)
         ) from e
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
