@@ -22,16 +22,19 @@ Bindings: all of this is the standard library (:mod:`resource`, :mod:`os`, :mod:
 
 * ``prctl(2)`` (``PR_SET_PDEATHSIG``, ``PR_SET_NO_NEW_PRIVS``, ``PR_SET_DUMPABLE``): the
   PyPI bindings are ``python-prctl`` (last release 2020) and ``prctl`` (2010), both
-  C extensions that would have to build here, for three calls of one libc function;
+  unmaintained C extensions, for a few calls of one libc function;
 * Landlock (``landlock_create_ruleset``/``landlock_add_rule``/``landlock_restrict_self``):
-  the PyPI ``landlock`` package is a pre-release (1.0.0.dev5) and the other bindings are
-  young one-person projects, so none is a well-kept library; the interface is three syscalls
-  and two small structs, documented in ``landlock(7)`` and the kernel's
-  ``Documentation/userspace-api/landlock.rst``, which the wrapper follows.
+  the PyPI ``landlock`` package is a pre-release (1.0.0.dev5) and the other bindings
+  (``landlockpy``, ``py-landlock``) are recent releases without a track record, so none is
+  a well-kept library; the interface is three syscalls and two small structs, documented in
+  ``landlock(7)`` and the kernel's ``Documentation/userspace-api/landlock.rst`` and
+  ``include/uapi/linux/landlock.h``, which the wrapper follows.
 
-A memory cgroup (a harder and more precise cap than ``RLIMIT_AS``) is left out on purpose:
-it belongs to the supervisor, which must own a delegated cgroup subtree to create one per
-worker, and is not something a worker can do to itself cleanly.
+Not here: network and IPC confinement (Landlock's TCP rules from ABI 4 and its signal and
+abstract-socket scopes from ABI 6), seccomp, namespaces. A memory cgroup (a harder and more
+precise cap than ``RLIMIT_AS``) is left out on purpose: it belongs to the supervisor, which
+must own a delegated cgroup subtree to create one per worker; it is not something a worker
+can do to itself cleanly.
 """
 
 from __future__ import annotations
@@ -171,13 +174,14 @@ def limit_memory(max_bytes: int) -> str:
     ``RLIMIT_AS`` counts address space, not memory: reserved and untouched mappings count.
     Measured on Linux 6.18 x86_64 with CPython 3.11 (``VmSize``): a bare interpreter maps
     13 MiB, with ``cffi``, ``orjson`` and ``structlog`` imported 32 MiB, with
-    ``cloacina_host.app`` imported 50 MiB. Every further thread adds its stack (8 MiB, from
-    ``RLIMIT_STACK``) and, with glibc's default of up to 8 malloc arenas per core, a 64 MiB
-    arena reservation of its own: 16 threads that each ``malloc`` took 1120 MiB, against
-    224 MiB with ``MALLOC_ARENA_MAX=2``. So start the worker with ``MALLOC_ARENA_MAX=2`` in
-    its environment (glibc reads it at start; setting it later does nothing), and size the
-    cap as interpreter (about 50 MiB) + 64 MiB for the second arena + 8 MiB per thread +
-    what the plugins need, at least 128 MiB of headroom over the plugins' own use.
+    ``cloacina_host`` imported and a C plugin loaded 36 MiB, with ``cloacina_host.app``
+    50 MiB. Every further thread adds its stack (8 MiB, from ``RLIMIT_STACK``) and, with
+    glibc's default of up to 8 malloc arenas per core, a 64 MiB arena reservation of its
+    own: 16 threads that each ``malloc`` mapped 1120 MiB, against 224 MiB with
+    ``MALLOC_ARENA_MAX=2``. So start the worker with ``MALLOC_ARENA_MAX=2`` in its
+    environment (glibc reads it once, at the first ``malloc``), and size the cap as
+    interpreter (about 50 MiB) + 64 MiB for the second arena + 8 MiB per thread + the
+    plugins' peak: 256 MiB leaves about 110 MiB to the plugins of a worker with 4 threads.
     """
     used = _address_space_in_use()
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -199,13 +203,26 @@ def limit_memory(max_bytes: int) -> str:
 # --- users ---------------------------------------------------------------------------------
 
 
+def _capabilities_left() -> bool:
+    """Whether the permitted, effective or ambient capability set is not empty (False when
+    ``/proc/self/status`` cannot be read)."""
+    try:
+        with open("/proc/self/status") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    sets = ("CapPrm:", "CapEff:", "CapAmb:")
+    return any(int(line.split()[1], 16) for line in lines if line.startswith(sets))
+
+
 def drop_privileges(user: str) -> None:
     """Become ``user`` for good: no supplementary groups, the user's uid and primary gid.
 
     Needs root (raises :class:`SandboxError` otherwise, and for an unknown user or one
     whose uid is 0). Real, effective and saved ids are all set (``setresgid``/``setresuid``),
-    which also clears every capability, then checked: the ids must read back and
-    ``setuid(0)``/``setgid(0)`` must fail, or this raises. The parent-death signal, which
+    which also clears every capability, then checked: the ids must read back, no capability
+    may be left (read from ``/proc/self/status``) and ``setuid(0)``/``setgid(0)`` must fail,
+    or this raises. The parent-death signal, which
     the kernel clears on a change of uid, is set again (exiting like :func:`die_with_parent`
     if the parent died in between). ``HOME`` and the rest of the environment are left alone.
     """
@@ -234,6 +251,8 @@ def drop_privileges(user: str) -> None:
             os._exit(1)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid) or os.getgroups():
         raise SandboxError(errno.EPERM, f"dropping privileges to user {user!r} did not stick")
+    if _capabilities_left():
+        raise SandboxError(errno.EPERM, f"user {user!r} still holds capabilities")
     for regain in (os.setuid, os.setgid):
         try:
             regain(0)
@@ -397,7 +416,8 @@ def restrict_filesystem(
     symlinks, sockets, fifos), remove, rename and link beneath ``read_write`` paths (not
     execute, not create device nodes, not ioctl devices). Everything else Landlock can deny
     is denied, also for children. A path may be a directory (the rule covers all beneath
-    it) or a file (then only its file rights apply); paths that do not exist are skipped.
+    it) or a file (then only its file rights apply); symlinks are followed, paths that do
+    not exist are skipped.
     Still allowed anywhere (Landlock cannot deny them): ``stat``, ``chdir``, ``chmod``,
     ``chown``, ``access``, and everything through descriptors opened before.
 
