@@ -16,11 +16,12 @@ LAYERS: dict[str, int] = {
     "log": 1,
     "core": 2,
     "packaging": 3,
-    "control": 4,
-    "server": 5,
-    "cli": 6,
-    "__init__": 7,
-    "__main__": 7,
+    "isolation": 4,
+    "control": 5,
+    "server": 6,
+    "cli": 7,
+    "__init__": 8,
+    "__main__": 8,
 }
 # Inside a subpackage, each module's layer: a module imports only siblings strictly below it.
 # Subpackages not listed (server, cli) are flat.
