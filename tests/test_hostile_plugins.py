@@ -10,7 +10,6 @@ and for the survivors what they leave behind or report.
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import os
 import signal
@@ -26,10 +25,7 @@ from typing import Any
 
 import pytest
 
-try:
-    from cloacina_host.probe import probe_library
-except ImportError:  # host/ is being restructured: the probe may move into a subpackage
-    probe_library = importlib.import_module("cloacina_host.packaging.probe").probe_library
+from cloacina_host.packaging.probe import probe_library
 
 #: Seconds any one child may run before it is killed (and the case fails).
 CHILD_TIMEOUT = 30.0

@@ -386,7 +386,7 @@ def test_a_worker_start_up_then_loading_a_plugin(
     library = shutil.copy(c_plugins["pricing-publisher"], plugins)
     code = """
     from pathlib import Path
-    from cloacina_host import loader  # everything imported before the file system is closed
+    from cloacina_host.core import loader  # everything imported before the file system is closed
 
     library, scratch = sys.argv[1:3]
     sandbox.die_with_parent(os.getppid())
