@@ -51,8 +51,8 @@ class Server:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> Server:
-        self.port = free_port()
+    def start(self, timeout: float = 30.0, port: int | None = None) -> Server:
+        self.port = port or free_port()
         cmd = [
             sys.executable,
             "-m",

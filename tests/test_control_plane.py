@@ -82,7 +82,7 @@ def test_upload_order_delete_guard_and_versions(
     # a second version supersedes the first: hot replace, subscriber stays bound
     v2, status = upload(app, c_archives["publisher_v2"])
     assert status["version"] == "0.2.0"
-    assert app.runtime("acme").registry.subscribers("PriceReactor") == ["price_consumer"]
+    assert app.runtime("acme").subscribers("PriceReactor") == ["price_consumer"]
     # deleting the loaded version falls back to the older stored one (no guard involved)
     _, lines = app.delete("acme", v2.id)
     assert lines == ["package pricing-publisher 0.2.0 deleted"]

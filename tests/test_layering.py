@@ -14,6 +14,7 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "types": 0,
     "log": 1,
+    "spawn": 1,
     "core": 2,
     "packaging": 3,
     "isolation": 4,
@@ -41,6 +42,20 @@ INNER: dict[str, dict[str, int]] = {
         "replace": 5,
         "runtime": 6,
         "host": 7,
+        "views": 7,
+    },
+    "isolation": {
+        "__init__": 0,
+        "sandbox": 0,
+        "slots": 0,
+        "tenant": 0,
+        "protocol": 0,
+        "settings": 0,
+        "local": 1,
+        "process": 1,
+        "worker": 2,
+        "supervisor": 2,
+        "remote": 3,
     },
     "packaging": {
         "__init__": 0,
@@ -57,8 +72,9 @@ INNER: dict[str, dict[str, int]] = {
         "status": 0,
         "store": 1,
         "reconciler": 1,
-        "plane": 2,
-        "daemon": 3,
+        "workers": 2,
+        "plane": 3,
+        "daemon": 4,
     },
 }
 # Third-party names only these modules may import ("unit" or "unit/module").
@@ -70,8 +86,9 @@ ONLY = {
     "click": {"cli"},
     "typer": {"cli"},
     "httpx": {"cli/client"},
-    "sqlalchemy": {"control/store"},
+    "sqlalchemy": {"control/store", "control/workers"},
     "elftools": {"packaging/elf"},
+    "msgpack": {"isolation/protocol"},
 }
 # Pure modules: no I/O, no FFI; they import only the shared base.
 PURE = {"core/graph", "core/registry", "control/status", "types", "errors"}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cloacina_host import Runtime
 from cloacina_host.control.reconciler import Desired, Loaded, Op, Reconciler, Step, plan
 from cloacina_host.control.status import State
+from cloacina_host.isolation.local import LocalTenant
 
 
 def d(name: str, sha: str = "a", order: float = 0, version: str = "1") -> Desired:
@@ -90,7 +91,7 @@ def pkgs(c_plugins: dict[str, Path]) -> dict[str, Desired]:
 
 
 def test_subscriber_first_is_pending_then_retried(rt: Runtime, pkgs: dict[str, Desired]) -> None:
-    rec = Reconciler(rt)
+    rec = Reconciler(LocalTenant(rt))
     early_sub = Desired(**{**pkgs["sub"].__dict__, "order": 0})
     report = rec.reconcile([early_sub])
     assert report.pending == ["pricing-subscriber"]
@@ -109,7 +110,7 @@ def test_subscriber_first_is_pending_then_retried(rt: Runtime, pkgs: dict[str, D
 
 
 def test_guard_refusal_is_reported_and_retried(rt: Runtime, pkgs: dict[str, Desired]) -> None:
-    rec = Reconciler(rt)
+    rec = Reconciler(LocalTenant(rt))
     rec.reconcile([pkgs["pub"], pkgs["sub"]])
     report = rec.reconcile([pkgs["sub"]])  # publisher removed while the subscriber is bound
     assert report.refused == ["pricing-publisher"]
@@ -125,7 +126,7 @@ def test_guard_refusal_is_reported_and_retried(rt: Runtime, pkgs: dict[str, Desi
 
 
 def test_failed_version_is_not_retried(rt: Runtime, pkgs: dict[str, Desired]) -> None:
-    rec = Reconciler(rt)
+    rec = Reconciler(LocalTenant(rt))
     report = rec.reconcile([pkgs["broken"]])
     assert report.failed == ["broken-cycle"]
     assert "cycle detected" in (rec.status["broken-cycle"].reason or "")
@@ -134,7 +135,7 @@ def test_failed_version_is_not_retried(rt: Runtime, pkgs: dict[str, Desired]) ->
 
 
 def test_hot_replace_through_the_reconciler(rt: Runtime, pkgs: dict[str, Desired]) -> None:
-    rec = Reconciler(rt)
+    rec = Reconciler(LocalTenant(rt))
     rec.reconcile([pkgs["pub"], pkgs["sub"]])
     report = rec.reconcile([pkgs["pub2"], pkgs["sub"]])
     assert report.replaced == ["pricing-publisher"]
@@ -159,7 +160,7 @@ def test_random_sequences_converge(pkgs: dict[str, Desired], ops: list[tuple[str
     subscribers is torn down, and once the publisher and subscribers are both present and no
     refusal is outstanding they are loaded and bound."""
     rt = Runtime("prop")
-    rec = Reconciler(rt)
+    rec = Reconciler(LocalTenant(rt))
     present: dict[str, Desired] = {}
     order = 0.0
     try:

@@ -6,23 +6,22 @@ from pathlib import Path
 
 from cloacina_host import Runtime
 from cloacina_host.core.executor import GraphRun
-from cloacina_host.server.metrics import Metrics, TenantSample
-from cloacina_host.types import AccumulatorDecl, ReactorDecl
+from cloacina_host.core.views import TenantSample, sample
+from cloacina_host.server.metrics import Metrics
 
 
 def test_two_instances_do_not_clash_and_count() -> None:
     first, second = Metrics(), Metrics()
-    reactor = ReactorDecl("PriceReactor", ("raw_prices",))
     for _ in range(3):
-        first.reactor_fired("acme", reactor, 0.001, 1)
+        first.reactor_fired("acme", "PriceReactor", "when_any", 0.001, 1)
     first.graph_finished("acme", GraphRun("g", "PriceReactor", 1, 0.0, 0.002, {"t": 1}))
     first.graph_finished("acme", GraphRun("g", "PriceReactor", 2, 0.0, 0.002, None, "boom"))
-    first.accumulator_event("acme", "PriceReactor", AccumulatorDecl("raw_prices"), True)
+    first.accumulator_event("acme", "PriceReactor", "raw_prices", "passthrough", True)
     first.load_failures("acme", 2)
     seen: list[str] = []
     first.run_listeners.append(lambda tenant, run: seen.append(f"{tenant}/{run.graph}"))
     first.graph_finished("beta", GraphRun("g", None, 1, 0.0, 0.001, {}))
-    first.source = lambda: [TenantSample("acme", [], 4)]
+    first.source = lambda: [TenantSample("acme", (), 4)]
     text = first.render().decode()
     fires = 'cloacina_reactor_fires_total{criteria="when_any",reactor="PriceReactor",tenant="acme"}'
     assert f"{fires} 3.0" in text
@@ -77,7 +76,7 @@ def test_node_durations_through_a_real_runtime(c_plugins: dict[str, Path]) -> No
 def test_scrape_time_accumulator_families(c_plugins: dict[str, Path]) -> None:
     metrics = Metrics()
     rt = Runtime("acme", observer=metrics)
-    metrics.source = lambda: [TenantSample("acme", rt.reactors(), len(rt.packages()))]
+    metrics.source = lambda: [sample(rt)]
     try:
         rt.load(c_plugins["test_multi"])
         rt.push("batch", {"n": 1})  # max_buffer_size 2: one event waits for the flush

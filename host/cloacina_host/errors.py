@@ -6,6 +6,8 @@ Every error prints as one sentence an operator can act on and carries the names
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CloacinaError(Exception):
     """Base class of every error the host raises on purpose."""
@@ -114,3 +116,52 @@ class BuildError(PackageError):
     """Building a project directory (cargo or CMake) failed or its library cannot be found."""
 
     code = "build_failed"
+
+
+class WorkerUnavailableError(CloacinaError):
+    """A tenant's worker process is down, restarting, crashed or busy; nothing was done."""
+
+    code = "worker_unavailable"
+
+
+def to_wire(exc: CloacinaError) -> dict[str, Any]:
+    """An error as plain values, to cross a process boundary (the probe, a tenant worker)."""
+    return {
+        "class": type(exc).__name__,
+        "code": exc.code,
+        "message": exc.message,
+        "names": exc.names,
+        "status": getattr(exc, "status", None),
+    }
+
+
+def from_wire(error: dict[str, Any], default: str) -> CloacinaError:
+    """The error :func:`to_wire` described, as the same class with the same message and names
+    (:class:`LoadError` when the class is unknown here); ``default`` is the message when the
+    description has none."""
+    message = str(error.get("message") or default)
+    raw_names = error.get("names")
+    names = (
+        {str(k): str(v) for k, v in raw_names.items() if v is not None}
+        if isinstance(raw_names, dict)
+        else {}
+    )
+    cls = _error_class(error.get("class"))
+    try:
+        if issubclass(cls, PluginCallError):
+            status = error.get("status")
+            return cls(message, status if isinstance(status, int) else 0, **names)
+        return cls(message, **names)
+    except TypeError:  # a subclass with its own constructor: keep the message
+        return LoadError(message, **names)
+
+
+def _error_class(name: object) -> type[CloacinaError]:
+    """The :class:`CloacinaError` subclass called ``name`` (``LoadError`` if there is none)."""
+    pending: list[type[CloacinaError]] = [CloacinaError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return LoadError

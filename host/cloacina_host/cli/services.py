@@ -4,13 +4,16 @@ and ``server start``."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
 from .. import log
 from ..errors import CloacinaError
+from ..isolation.settings import WORKER_FLAGS, worker_settings
 from . import demo
 from .config import default_home
 from .exits import EXIT_USER, user_errors
@@ -69,6 +72,23 @@ _DATA_DIR = click.option(
 )
 
 
+def _worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The server's worker flags (one table, ``server.serve.WORKER_FLAGS``) as click options."""
+
+    for flag in reversed(WORKER_FLAGS):
+        command = click.option(
+            flag.name,
+            flag.key,
+            envvar=flag.env,
+            show_envvar=True,
+            multiple=flag.multiple,
+            metavar=flag.metavar,
+            default=None,
+            help=flag.help[0].upper() + flag.help[1:] + ".",
+        )(command)
+    return command
+
+
 @click.group("daemon")
 def daemon_group() -> None:
     """Run the local daemon (a folder of packages, no HTTP)."""
@@ -83,8 +103,15 @@ def daemon_group() -> None:
     help="Folder of .cloacina archives to reconcile.  [default: DATA_DIR/packages]",
 )
 @_DATA_DIR
+@_worker_options
 @click.pass_context
-def daemon_start(ctx: click.Context, packages_dir: Path | None, data_dir: Path | None) -> None:
+def daemon_start(
+    ctx: click.Context,
+    /,
+    packages_dir: Path | None,
+    data_dir: Path | None,
+    **worker_flags: Any,
+) -> None:
     """Reconcile a folder of .cloacina archives until SIGINT/SIGTERM.
 
     Archives dropped into the folder load (a subscriber waits for its publisher), removed
@@ -93,10 +120,13 @@ def daemon_start(ctx: click.Context, packages_dir: Path | None, data_dir: Path |
     """
     from ..control.daemon import Daemon
 
-    _service_logs(ctx)
+    level = _service_logs(ctx)
     data = data_dir or default_home()
     with user_errors():
-        daemon = Daemon(packages_dir or data / "packages", data)
+        isolation, workers = worker_settings(worker_flags, level)
+        daemon = Daemon(
+            packages_dir or data / "packages", data, isolation=isolation, workers=workers
+        )
     daemon.install_signal_handlers()
     sys.exit(daemon.run())
 
@@ -125,18 +155,34 @@ def server_group() -> None:
     metavar="URL",
     help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
 )
+@_worker_options
 @click.pass_context
 def server_start(
-    ctx: click.Context, bind: str, data_dir: Path | None, database_url: str | None
+    ctx: click.Context,
+    /,
+    bind: str,
+    data_dir: Path | None,
+    database_url: str | None,
+    **worker_flags: Any,
 ) -> None:
     """Serve the API (docs/api.md) until SIGINT/SIGTERM.
 
     On first start with no keys, a platform admin key is taken from CLOACINA_BOOTSTRAP_KEY
-    or generated and written once to DATA_DIR/bootstrap-key (mode 0600).
+    or generated and written once to DATA_DIR/bootstrap-key (mode 0600). Every tenant's
+    plugins run in a supervised worker process (docs/isolation.md) unless --isolation none.
     """
     from .. import server
 
     level = _service_logs(ctx)
     with user_errors():
         host, port = server.parse_bind(bind)
-        server.run(data_dir, host, port, database_url or None, log_level=level)
+        isolation, workers = worker_settings(worker_flags, level)
+        server.run(
+            data_dir,
+            host,
+            port,
+            database_url or None,
+            log_level=level,
+            isolation=isolation,
+            workers=workers,
+        )

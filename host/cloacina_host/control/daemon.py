@@ -15,7 +15,8 @@ from types import FrameType
 import structlog
 import watchfiles
 
-from ..errors import CloacinaError
+from ..errors import CloacinaError, WorkerUnavailableError
+from ..isolation.settings import Isolation, WorkerSettings
 from .plane import ControlPlane, Invalid
 from .reconciler import Desired
 
@@ -36,10 +37,12 @@ class Daemon:
         *,
         poll_seconds: float = POLL_SECONDS,
         probe: bool = True,
+        isolation: Isolation = "tenant",
+        workers: WorkerSettings | None = None,
     ) -> None:
         self.packages_dir = Path(packages_dir)
         self.packages_dir.mkdir(parents=True, exist_ok=True)
-        self.plane = ControlPlane(Path(data_dir), probe=probe)
+        self.plane = ControlPlane(Path(data_dir), probe=probe, isolation=isolation, workers=workers)
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
         # archive path -> (mtime_ns, size, parsed result) so unchanged files are not re-read
@@ -84,7 +87,10 @@ class Daemon:
 
     def reconcile_once(self) -> None:
         desired, invalid = self.scan()
-        self.plane.reconcile(TENANT, desired, invalid)
+        try:
+            self.plane.reconcile(TENANT, desired, invalid)
+        except WorkerUnavailableError as exc:  # it reloads everything once it is back
+            log.warning("reconcile_deferred", tenant=TENANT, reason=str(exc))
         self.plane.runtime(TENANT).tick()
 
     def run(self) -> int:

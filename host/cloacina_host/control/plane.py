@@ -1,6 +1,11 @@
 """The control plane of one process: the store, the tenants' runtimes and one reconciler per
-tenant, and the decisions on stored packages (upload, delete). The daemon (packages from a
-folder) and the server (packages uploaded into the store) both stand on it.
+tenant, and the decisions on stored packages (upload, delete, retry). The daemon (packages
+from a folder) and the server (packages uploaded into the store) both stand on it.
+
+With ``isolation="tenant"`` (the default) every tenant's runtime is its own supervised worker
+process and this process never maps a plugin library; a worker that dies has the package
+whose call killed it quarantined here, and is reloaded without it. ``isolation="none"`` runs
+every tenant in this process (for comparison, and for the in-process tools).
 """
 
 from __future__ import annotations
@@ -11,18 +16,23 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from ..core.host import Host
 from ..core.reactor import Observer
-from ..core.runtime import Runtime
-from ..errors import CloacinaError, NotFoundError, PackageError
+from ..errors import CloacinaError, NotFoundError, PackageError, WorkerUnavailableError
+from ..isolation.local import LocalTenant
+from ..isolation.remote import RemoteTenant
+from ..isolation.settings import Isolation, WorkerSettings
+from ..isolation.supervisor import Death, Supervisor
+from ..isolation.tenant import TenantRuntime
 from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
 from .reconciler import Desired, Reconciler, Report
 from .status import PackageStatus, State
 from .store import PackageRow, Store
+from .workers import Quarantined, WorkerBooks
 
 log = structlog.get_logger("cloacina")
 
@@ -50,39 +60,148 @@ class ControlPlane:
         *,
         observer: Observer | None = None,
         probe: bool = True,
+        isolation: Isolation = "tenant",
+        workers: WorkerSettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.libs_dir = self.data_dir / "libs"
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)
-        self.host = Host(observer=observer)
+        self.books = WorkerBooks(self.store)
+        self.observer = observer
         self.probe = probe
+        self.isolation = isolation
+        self.worker_settings = workers or WorkerSettings()
+        self.supervisor: Supervisor | None = None
+        if isolation == "tenant":
+            self.supervisor = Supervisor(
+                self.worker_settings, observer, on_death=self._died, on_ready=self._recover
+            )
+        self._runtimes: dict[str, TenantRuntime] = {}
         self._reconcilers: dict[str, Reconciler] = {}
-        self._lock = threading.RLock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._lock = threading.Lock()  # the three dicts above
 
     def close(self) -> None:
-        with self._lock:
-            self.host.close()
-            self.store.close()
+        for tenant in list(self._runtimes):
+            self.drop_tenant(tenant, forget=False)
+        if self.supervisor is not None:
+            self.supervisor.close()
+        self.store.close()
 
     # ------------------------------------------------------------------ tenants
 
-    def runtime(self, tenant: str) -> Runtime:
+    def tenant_lock(self, tenant: str) -> threading.RLock:
+        """Serializes one tenant's reconciles, uploads and deletes (never another's)."""
+        with self._lock:
+            lock = self._locks.get(tenant)
+            if lock is None:
+                lock = self._locks[tenant] = threading.RLock()
+            return lock
+
+    def runtime(self, tenant: str) -> TenantRuntime:
         return self.reconciler(tenant).runtime
 
     def reconciler(self, tenant: str) -> Reconciler:
         with self._lock:
             rec = self._reconcilers.get(tenant)
             if rec is None:
-                rec = Reconciler(self.host.runtime(tenant))
-                self._reconcilers[tenant] = rec
+                runtime = self._runtime(tenant)
+                self._runtimes[tenant] = runtime
+                rec = self._reconcilers[tenant] = Reconciler(runtime)
             return rec
 
-    def drop_tenant(self, tenant: str) -> None:
+    def _runtime(self, tenant: str) -> TenantRuntime:
+        if self.supervisor is None:
+            return LocalTenant.create(tenant, self.observer)
+        worker = self.supervisor.tenant(tenant)
+        worker.deadline = self.books.call_deadline(tenant)
+        return RemoteTenant(worker)
+
+    def tenants(self) -> list[str]:
+        """Tenants with a runtime in this process."""
+        return sorted(self._runtimes)
+
+    def drop_tenant(self, tenant: str, *, forget: bool = True) -> None:
         with self._lock:
             self._reconcilers.pop(tenant, None)
-            self.host.drop(tenant)
+            runtime = self._runtimes.pop(tenant, None)
+        if runtime is not None:
+            try:
+                runtime.close()
+            except CloacinaError as exc:
+                log.warning("tenant_close_failed", tenant=tenant, error=str(exc))
+        if self.supervisor is not None:
+            self.supervisor.drop(tenant)
+        if forget:
+            self.books.forget(tenant)
+
+    def worker_status(self, tenant: str) -> dict[str, Any] | None:
+        """The tenant's worker (None without isolation)."""
+        if self.supervisor is None:
+            return None
+        return self.supervisor.tenant(tenant).status()
+
+    def restart_tenant(self, tenant: str) -> dict[str, Any] | None:
+        """An operator's restart of a tenant's worker (also after it was marked crashed)."""
+        if self.supervisor is None:
+            return None
+        self.reconciler(tenant)  # the tenant's runtime exists, so recovery reloads it
+        self.supervisor.tenant(tenant).restart()
+        return self.worker_status(tenant)
+
+    def set_call_deadline(self, tenant: str, seconds: float | None) -> None:
+        self.books.set_call_deadline(tenant, seconds)
+        if self.supervisor is not None:
+            self.supervisor.tenant(tenant).deadline = seconds
+
+    # ------------------------------------------------------------------ worker deaths
+
+    def _died(self, tenant: str, death: Death) -> None:
+        """A worker died in a package's call: quarantine that version (the supervisor's
+        reaper thread; it takes no tenant lock, so a request waiting on the dead worker
+        cannot block it)."""
+        state = death.quarantine
+        if state is None or death.culprit is None:
+            return
+        name = death.culprit.package
+        version, sha = self._version_of(tenant, name)
+        self.books.quarantine(tenant, name, version, sha, State(state), death.message)
+        log.error("package_quarantined", tenant=tenant, package=name, reason=death.message)
+
+    def _version_of(self, tenant: str, name: str) -> tuple[str, str]:
+        """The version of ``name`` the worker was running or loading."""
+        runtime = self._runtimes.get(tenant)
+        if isinstance(runtime, RemoteTenant) and name in runtime.loading:
+            ref = runtime.loading[name]
+            return ref.version, ref.sha256
+        rec = self._reconcilers.get(tenant)
+        status = rec.status.get(name) if rec is not None else None
+        if status is not None and status.state is State.LOADED:
+            return status.version, status.sha256
+        rows = [r for r in self.store.list_packages(tenant) if r.name == name]
+        return (rows[-1].version, rows[-1].sha256) if rows else ("", "")
+
+    def _recover(self, tenant: str) -> None:
+        """A replacement worker is up: reload the tenant's packages into it."""
+        with self.tenant_lock(tenant):
+            self.reconciler(tenant).reset()
+            self.reconcile_stored(tenant)
+
+    def retry(self, tenant: str, ref: str) -> PackageStatus | None:
+        """Let a quarantined package load again, now."""
+        with self.tenant_lock(tenant):
+            row = self._find(tenant, ref)
+            if not self.books.release(tenant, row.name):
+                raise NotFoundError(
+                    f"package '{row.name}' is not quarantined in tenant '{tenant}'",
+                    tenant=tenant,
+                    package=row.name,
+                )
+            log.info("package_released", tenant=tenant, package=row.name)
+            self._reconcile_quietly(tenant)
+            return self.package_status(tenant, row.name)
 
     # ------------------------------------------------------------------ libraries
 
@@ -104,7 +223,7 @@ class ControlPlane:
         manifest = archive.manifest
         path = self.library_file(archive)
         if self.probe:
-            decl = probe_library(path)
+            decl = probe_library(path, env=self.worker_settings.env)
             if (decl.name, decl.version) != (manifest.name, manifest.version):
                 raise PackageError(
                     f"package '{manifest.name}' {manifest.version}: the manifest does not match "
@@ -117,20 +236,20 @@ class ControlPlane:
     # ------------------------------------------------------------------ reconcile
 
     def reconcile(
-        self, tenant: str, desired: Iterable[Desired], invalid: Iterable[Invalid] = ()
+        self,
+        tenant: str,
+        desired: Iterable[Desired],
+        invalid: Iterable[Invalid] = (),
+        quarantined: Iterable[Quarantined] = (),
     ) -> Report:
-        """One reconcile pass for a tenant; the resulting status is written to the store."""
-        with self._lock:
+        """One reconcile pass for a tenant; the resulting status is written to the store,
+        also when the tenant's worker goes down in the middle of it."""
+        with self.tenant_lock(tenant):
             rec = self.reconciler(tenant)
-            report = rec.reconcile(desired)
-            rows = list(rec.status.values())
-            known = {r.name for r in rows}
-            rows += [
-                PackageStatus(bad.name, "", "", State.FAILED, bad.reason)
-                for bad in invalid
-                if bad.name not in known
-            ]
-            self.store.write_status(tenant, rows)
+            try:
+                report = rec.reconcile(desired)
+            finally:
+                self._write_status(tenant, rec, list(invalid), list(quarantined))
             if report.changed or report.failed or report.refused:
                 log.info(
                     "reconciled",
@@ -144,11 +263,39 @@ class ControlPlane:
                 )
             return report
 
+    def _write_status(
+        self,
+        tenant: str,
+        rec: Reconciler,
+        invalid: list[Invalid],
+        quarantined: list[Quarantined],
+    ) -> None:
+        held = {q.name: q for q in quarantined} | self.books.quarantined(tenant)
+        rows = [
+            PackageStatus(q.name, q.version, q.sha256, q.state, q.reason) for q in held.values()
+        ]
+        known = set(held)
+        rows += [s for s in rec.status.values() if s.name not in known]
+        known |= {r.name for r in rows}
+        rows += [
+            PackageStatus(bad.name, "", "", State.FAILED, bad.reason)
+            for bad in invalid
+            if bad.name not in known
+        ]
+        self.store.write_status(tenant, rows)
+
     # ------------------------------------------------------------------ stored packages (server)
 
-    def stored_desired(self, tenant: str) -> tuple[list[Desired], list[Invalid]]:
+    def stored_desired(self, tenant: str) -> tuple[list[Desired], list[Invalid], list[Quarantined]]:
+        """What should be loaded: the stored packages but the quarantined versions."""
         desired, invalid = [], []
+        held = self.books.quarantined(tenant)
+        kept: list[Quarantined] = []
         for row in self.store.list_packages(tenant):
+            q = held.get(row.name)
+            if q is not None and q.sha256 in (row.sha256, ""):
+                kept.append(q)
+                continue
             path = self.libs_dir / f"{row.sha256}.so"
             try:
                 if not path.exists():
@@ -157,42 +304,68 @@ class ControlPlane:
                 invalid.append(Invalid(row.name, str(exc)))
                 continue
             desired.append(Desired(row.name, row.version, row.sha256, path, row.created_at))
-        return desired, invalid
+        return desired, invalid, kept
 
     def reconcile_stored(self, tenant: str) -> Report:
-        # under the lock, so a concurrent delete cannot slip between reading the stored
-        # packages and applying them (which would load a package just deleted)
-        with self._lock:
-            desired, invalid = self.stored_desired(tenant)
-            return self.reconcile(tenant, desired, invalid)
+        # under the tenant's lock, so a concurrent delete cannot slip between reading the
+        # stored packages and applying them (which would load a package just deleted)
+        with self.tenant_lock(tenant):
+            desired, invalid, quarantined = self.stored_desired(tenant)
+            return self.reconcile(tenant, desired, invalid, quarantined)
+
+    def _reconcile_quietly(self, tenant: str) -> None:
+        """Reconcile now; a worker that is down reloads everything when it is back."""
+        try:
+            self.reconcile_stored(tenant)
+        except WorkerUnavailableError as exc:
+            log.info("reconcile_deferred", tenant=tenant, reason=str(exc))
 
     def upload(self, tenant: str, data: bytes) -> tuple[PackageRow, PackageStatus | None]:
-        """Store an uploaded archive and reconcile at once; returns the row and its status."""
+        """Store an uploaded archive and reconcile at once; returns the row and its status.
+
+        An upload of a quarantined package lets it load again. When the worker is down (or
+        dies while loading it), the package stays stored and its status says why."""
         archive, _ = self.check_archive(data)
-        with self._lock:
+        with self.tenant_lock(tenant):
             row = self.store.add_package(tenant, archive.manifest, data)
-            self.reconcile_stored(tenant)
+            self.books.release(tenant, row.name)
+            self._reconcile_quietly(tenant)
             return row, self.package_status(tenant, row.name)
 
     def package_status(self, tenant: str, name: str) -> PackageStatus | None:
-        """The reconciler's status of a package (None when it has none)."""
-        return self.reconciler(tenant).status.get(name)
+        """The status of a package: quarantined, else the reconciler's (None when none)."""
+        held = self.books.quarantined(tenant).get(name)
+        if held is not None:
+            return PackageStatus(held.name, held.version, held.sha256, held.state, held.reason)
+        status = self.reconciler(tenant).status.get(name)
+        if status is None and self.supervisor is not None:
+            worker = self.supervisor.tenant(tenant)
+            if worker.state.value in ("backoff", "starting", "recovering", "crashed"):
+                return PackageStatus(name, "", "", State.PENDING, str(worker.unavailable()))
+        return status
+
+    def _find(self, tenant: str, ref: str) -> PackageRow:
+        row = self.store.find_package(tenant, ref)
+        if row is None:
+            raise NotFoundError(
+                f"package '{ref}' not found in tenant '{tenant}'", tenant=tenant, package=ref
+            )
+        return row
 
     def delete(self, tenant: str, ref: str) -> tuple[PackageRow, list[str]]:
         """Delete a stored package. If it is the loaded version and no other version stays,
         it is unloaded first, and the guard may refuse (nothing is deleted then)."""
-        with self._lock:
-            row = self.store.find_package(tenant, ref)
-            if row is None:
-                raise NotFoundError(
-                    f"package '{ref}' not found in tenant '{tenant}'", tenant=tenant, package=ref
-                )
-            runtime = self.runtime(tenant)
-            record = runtime.package_record(row.name)
+        with self.tenant_lock(tenant):
+            row = self._find(tenant, ref)
             others = [r for r in self.store.list_packages(tenant) if r.name == row.name]
             lines: list[str] = []
-            if record is not None and len(others) == 1:
-                lines = runtime.unload(row.name).lines()  # GuardError propagates: nothing changed
+            if len(others) == 1 and row.name not in self.books.quarantined(tenant):
+                runtime = self.runtime(tenant)
+                if any(d.name == row.name for d in runtime.packages()):
+                    # GuardError and WorkerUnavailableError propagate: nothing changed
+                    lines = runtime.unload(row.name).lines()
             self.store.delete_package(tenant, row.id)
-            self.reconcile_stored(tenant)
+            if len(others) == 1:
+                self.books.release(tenant, row.name)
+            self._reconcile_quietly(tenant)
             return row, lines or [f"package {row.name} {row.version} deleted"]

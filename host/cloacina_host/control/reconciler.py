@@ -2,8 +2,8 @@
 
 :func:`plan` is pure — desired packages and what is loaded in, ordered steps out — so its
 ordering, retry and skip rules are tested without any library. :class:`Reconciler` applies
-a plan to one tenant's :class:`~cloacina_host.runtime.Runtime` and keeps every package's
-status (loaded / pending / failed, with the reason an operator needs).
+a plan to one tenant's :class:`~cloacina_host.isolation.tenant.TenantRuntime` and keeps every
+package's status (loaded / pending / failed, with the reason an operator needs).
 
 Rules (docs/architecture.md):
 
@@ -25,14 +25,16 @@ from pathlib import Path
 
 import structlog
 
-from ..core.runtime import Runtime
 from ..errors import (
     CloacinaError,
     ContractChangedError,
     GuardError,
     NotFoundError,
     ReactorNotLoadedError,
+    WorkerUnavailableError,
 )
+from ..isolation.tenant import LibraryRef, TenantRuntime
+from ..types import PackageDecl
 from .status import PackageStatus, State
 
 log = structlog.get_logger("cloacina")
@@ -47,6 +49,9 @@ class Desired:
     sha256: str
     library: Path
     order: float  # when it was stored: older loads first
+
+    def ref(self) -> LibraryRef:
+        return LibraryRef(self.name, self.version, self.sha256, self.library)
 
 
 @dataclass(frozen=True)
@@ -137,22 +142,26 @@ class Report:
 class Reconciler:
     """Applies plans to one tenant's runtime and tracks package status."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: TenantRuntime) -> None:
         self.runtime = runtime
         self.status: dict[str, PackageStatus] = {}
         self._sha: dict[str, str] = {}
         self._failed: dict[str, str] = {}
         self._log = log.bind(tenant=runtime.tenant)
 
-    def loaded(self) -> dict[str, Loaded]:
+    def reset(self) -> None:
+        """The runtime starts empty again (its worker was replaced): forget what was loaded,
+        keep what failed."""
+        self._sha.clear()
+
+    def loaded(self, packages: list[PackageDecl] | None = None) -> dict[str, Loaded]:
         out = {}
-        registry = self.runtime.registry
-        for decl in self.runtime.packages():
+        for decl in self.runtime.packages() if packages is None else packages:
             provides = frozenset(r.name for r in decl.reactors)
             uses = frozenset(
                 g.trigger_reactor
                 for g in decl.graphs
-                if g.trigger_reactor and registry.owner_of_reactor(g.trigger_reactor) != decl.name
+                if g.trigger_reactor and g.trigger_reactor not in provides
             )
             out[decl.name] = Loaded(
                 decl.name, decl.version, self._sha.get(decl.name, ""), provides, uses
@@ -181,7 +190,7 @@ class Reconciler:
             if len(pending) == before:
                 break
         report.pending = [d.name for d in pending]
-        names = {d.name for d in desired} | {p.name for p in self.runtime.packages()}
+        names = {d.name for d in desired} | set(self._sha)
         for name in list(self.status):
             if name not in names:
                 del self.status[name]
@@ -192,10 +201,7 @@ class Reconciler:
 
     # ------------------------------------------------------------------ steps
 
-    def _record_loaded(self, d: Desired) -> None:
-        record = self.runtime.package_record(d.name)
-        assert record is not None  # just loaded or replaced
-        decl = record.plugin.decl
+    def _record_loaded(self, d: Desired, decl: PackageDecl) -> None:
         self._sha[d.name] = d.sha256
         self._failed.pop(d.name, None)
         self.status[d.name] = PackageStatus(
@@ -210,7 +216,9 @@ class Reconciler:
 
     def _load(self, d: Desired, report: Report, *, retry: bool = False) -> bool:
         try:
-            self.runtime.load(d.library)
+            decl = self.runtime.load(d.ref())
+        except WorkerUnavailableError:
+            raise  # the runtime is gone: this pass ends, the next one tries again
         except ReactorNotLoadedError as exc:
             self.status[d.name] = PackageStatus(
                 d.name, d.version, d.sha256, State.PENDING, str(exc)
@@ -224,14 +232,16 @@ class Reconciler:
             report.failed.append(d.name)
             self._log.warning("package_failed", package=d.name, reason=str(exc))
             return True  # settled: not pending
-        self._record_loaded(d)
+        self._record_loaded(d, decl)
         report.loaded.append(d.name)
         return True
 
     def _replace(self, d: Desired, report: Report) -> None:
         current = self.status.get(d.name)
         try:
-            self.runtime.replace(d.library)
+            decl = self.runtime.replace(d.ref())
+        except WorkerUnavailableError:
+            raise
         except ContractChangedError as exc:
             if current is not None:
                 self.status[d.name] = current.because(
@@ -245,12 +255,14 @@ class Reconciler:
                 self.status[d.name] = current.because(f"version {d.version} failed to load: {exc}")
             report.failed.append(d.name)
             return
-        self._record_loaded(d)
+        self._record_loaded(d, decl)
         report.replaced.append(d.name)
 
     def _unload(self, name: str, report: Report) -> None:
         try:
             result = self.runtime.unload(name)
+        except WorkerUnavailableError:
+            raise
         except GuardError as exc:
             current = self.status.get(name)
             if current is not None:

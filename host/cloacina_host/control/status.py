@@ -15,6 +15,8 @@ class State(enum.Enum):
     PENDING = "pending"  # waiting for a reactor another package provides
     FAILED = "failed"  # refused for a reason a retry will not fix
     SUPERSEDED = "superseded"  # an older stored version (shown by the API, never stored)
+    CRASHED = "crashed"  # quarantined: a call of it crashed its tenant's worker
+    HUNG = "hung"  # quarantined: a call of it ran past its deadline
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from cffi import FFI
@@ -61,6 +61,32 @@ def layout() -> dict[str, dict[str, int]]:
 
 
 # --------------------------------------------------------------------------- calls
+
+
+class CallWatch(Protocol):
+    """Told before and after every native call (a tenant worker's call slots)."""
+
+    def enter(self, site: CallSite) -> None: ...
+
+    def leave(self) -> None: ...
+
+
+#: The process's call watch, or None (the in-process host watches nothing).
+WATCH: CallWatch | None = None
+
+
+@contextlib.contextmanager
+def watched(site: CallSite) -> Iterator[None]:
+    """Tell :data:`WATCH` that a native call for ``site`` is in progress."""
+    watch = WATCH
+    if watch is None:
+        yield
+        return
+    watch.enter(site)
+    try:
+        yield
+    finally:
+        watch.leave()
 
 
 @dataclass(frozen=True)
@@ -183,7 +209,14 @@ class NativeCall:
         self.max_output = max_output
 
     def __call__(self, inputs: Sequence[bytes]) -> bytes:
-        return call(self.fn, self.lib.ctx, inputs, self.site, self.max_output)
+        watch = WATCH
+        if watch is None:
+            return call(self.fn, self.lib.ctx, inputs, self.site, self.max_output)
+        watch.enter(self.site)
+        try:
+            return call(self.fn, self.lib.ctx, inputs, self.site, self.max_output)
+        finally:
+            watch.leave()
 
 
 _UNSERIALIZED = contextlib.nullcontext()
@@ -220,6 +253,8 @@ class NativeLibrary:
         self._closed = False
         self.ctx: Any = NULL
         self.functions = Functions()
+        #: The package the library declared (set once its descriptor was read).
+        self.package = self.path.name
         self.call_lock = threading.Lock()
         #: What a caller holds around calls: the call lock unless the library is thread-safe.
         self.serial: contextlib.AbstractContextManager[Any] = self.call_lock
@@ -267,9 +302,14 @@ class NativeLibrary:
         blob = orjson.dumps(config)
         ctx_out = ffi.new("void **")
         err = ffi.new("cloacina_buffer *")
-        status = self.functions.init(ffi.from_buffer("uint8_t[]", blob), len(blob), ctx_out, err)
-        data, length = _take_output(err, DEFAULT_MAX_OUTPUT)
-        _check(status, data, length, CallSite(package, "init hook"), DEFAULT_MAX_OUTPUT)
+        site = CallSite(package, "init hook")
+        self.package = package
+        with watched(site):
+            status = self.functions.init(
+                ffi.from_buffer("uint8_t[]", blob), len(blob), ctx_out, err
+            )
+            data, length = _take_output(err, DEFAULT_MAX_OUTPUT)
+        _check(status, data, length, site, DEFAULT_MAX_OUTPUT)
         self.ctx = ctx_out[0]
 
     def close(self) -> None:
@@ -283,7 +323,8 @@ class NativeLibrary:
             self._idle.wait()
         try:
             if self.functions.shutdown is not None:
-                self.functions.shutdown(self.ctx)
+                with watched(CallSite(self.package, "shutdown hook")):
+                    self.functions.shutdown(self.ctx)
         finally:
             self.functions = Functions()
             ffi.dlclose(self._lib)

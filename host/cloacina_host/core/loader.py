@@ -89,6 +89,7 @@ def open_plugin(
     initialized = False
     try:
         decl, functions = read_descriptor(lib.entry(), str(path))
+        lib.package = decl.name
         lib.functions = functions
         lib.thread_safe = decl.thread_safe
         if functions.init is not None:

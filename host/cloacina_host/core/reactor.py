@@ -15,7 +15,7 @@ import orjson
 import structlog
 
 from ..errors import InvalidInputError, PluginCallError, StateError
-from ..types import AccumulatorDecl, Criteria, InputStrategy, ReactorDecl
+from ..types import Criteria, InputStrategy, ReactorDecl
 from .accumulator import Accumulator
 from .executor import GraphRun, LiveGraph, timed_run
 
@@ -23,16 +23,17 @@ log = structlog.get_logger("cloacina")
 
 
 class Observer(Protocol):
-    """Receives runtime measurements (the server's metrics implement it)."""
+    """Receives runtime measurements as plain values (the server's metrics implement it; a
+    tenant worker forwards them to the server)."""
 
     def reactor_fired(
-        self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int
+        self, tenant: str, reactor: str, criteria: str, duration: float, subscribers: int
     ) -> None: ...
 
     def graph_finished(self, tenant: str, run: GraphRun) -> None: ...
 
     def accumulator_event(
-        self, tenant: str, reactor: str, acc: AccumulatorDecl, ok: bool
+        self, tenant: str, reactor: str, accumulator: str, kind: str, ok: bool
     ) -> None: ...
 
 
@@ -40,14 +41,16 @@ class NullObserver:
     """Measures nothing."""
 
     def reactor_fired(
-        self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int
+        self, tenant: str, reactor: str, criteria: str, duration: float, subscribers: int
     ) -> None:
         pass
 
     def graph_finished(self, tenant: str, run: GraphRun) -> None:
         pass
 
-    def accumulator_event(self, tenant: str, reactor: str, acc: AccumulatorDecl, ok: bool) -> None:
+    def accumulator_event(
+        self, tenant: str, reactor: str, accumulator: str, kind: str, ok: bool
+    ) -> None:
         pass
 
 
@@ -96,6 +99,8 @@ class Reactor:
         self.lock = threading.RLock()
         self.state = ReactorState.RUNNING
         self.cache: dict[str, bytes | None] = dict.fromkeys(decl.accumulators)
+        #: Bumped whenever a boundary arrives, so a copy of the cache can tell it is stale.
+        self.cache_version = 0
         self._criteria = frozenset(decl.criteria_set)
         self._dirty: set[str] = set()
         self._any = decl.criteria is Criteria.WHEN_ANY
@@ -174,7 +179,7 @@ class Reactor:
                         boundaries = acc.ingest(event)
                     except PluginCallError as exc:
                         self.observer.accumulator_event(
-                            self.tenant, self.decl.name, acc.decl, False
+                            self.tenant, self.decl.name, acc.name, acc.decl.kind.label, False
                         )
                         if errors is None:
                             raise
@@ -185,7 +190,9 @@ class Reactor:
             finally:
                 fires = self._drain()
             if self._observe:
-                self.observer.accumulator_event(self.tenant, self.decl.name, acc.decl, True)
+                self.observer.accumulator_event(
+                    self.tenant, self.decl.name, acc.name, acc.decl.kind.label, True
+                )
             return fires
 
     def tick(self, now: float) -> int:
@@ -198,6 +205,7 @@ class Reactor:
             return self._drain()
 
     def _offer(self, accumulator: str, boundary: bytes) -> None:
+        self.cache_version += 1
         if self._sequential:
             if self._any:
                 self._queue.append((accumulator, boundary))
@@ -250,6 +258,7 @@ class Reactor:
                         reactor=self.decl.name,
                     )
                 self.cache[name] = value
+                self.cache_version += 1
             return self._fire()
 
     def _fire(self) -> list[GraphRun]:
@@ -281,7 +290,9 @@ class Reactor:
         duration = time.perf_counter() - t0
         stats.fire_seconds_total += duration
         if self._observe:
-            self.observer.reactor_fired(self.tenant, self.decl, duration, len(runs))
+            self.observer.reactor_fired(
+                self.tenant, self.decl.name, self.decl.criteria.label, duration, len(runs)
+            )
         return runs
 
     def state_snapshot(self) -> dict[str, Any]:

@@ -56,6 +56,7 @@ __all__ = [
     "SandboxError",
     "access_rights",
     "die_with_parent",
+    "drop_capabilities",
     "drop_privileges",
     "dumpable",
     "landlock_supported",
@@ -261,6 +262,57 @@ def drop_privileges(user: str) -> None:
         raise SandboxError(errno.EPERM, f"user {user!r} can still {regain.__name__}(0)")
 
 
+_PR_CAPBSET_DROP = 24
+_PR_SET_SECUREBITS = 28
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_SECBIT_NOROOT_AND_LOCKED = 0b11  # SECBIT_NOROOT | SECBIT_NOROOT_LOCKED
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_SYS_CAPSET = 126  # x86_64; other architectures: see drop_capabilities
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def drop_capabilities() -> None:
+    """Keep the uid but give up every capability, for good (a worker of a root server that
+    has no ``--worker-user``).
+
+    Root without capabilities still owns root's files, but can no longer override file
+    permissions, load kernel modules, trace other processes or change ids. In order: the
+    ``SECBIT_NOROOT`` securebits (locked), so that executing a program does not hand uid 0
+    its capabilities back; every capability out of the bounding set; the ambient set
+    cleared; then ``capset`` with empty effective, permitted and inheritable sets. Checked
+    afterwards: raises :class:`SandboxError` when a capability is left. A process without
+    capabilities to begin with is left as it is. x86_64 only (the ``capset`` number).
+    """
+    if not _capabilities_left():
+        return
+    if platform.machine() not in ("x86_64", "AMD64"):
+        raise SandboxError(errno.ENOSYS, "drop_capabilities knows capset only on x86_64")
+    _prctl(_PR_SET_SECUREBITS, _SECBIT_NOROOT_AND_LOCKED)
+    for cap in range(64):  # until the kernel knows no more (EINVAL)
+        if int(_libc.prctl(ctypes.c_int(_PR_CAPBSET_DROP), ctypes.c_ulong(cap), 0, 0, 0)) != 0:
+            if ctypes.get_errno() == errno.EINVAL and cap > 0:
+                break
+            _check(-1, f"prctl(PR_CAPBSET_DROP, {cap})")
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_syscall(_SYS_CAPSET, ctypes.addressof(header), ctypes.addressof(data)), "capset")
+    if _capabilities_left():
+        raise SandboxError(errno.EPERM, "capabilities are left after dropping them all")
+
+
 # --- Landlock ------------------------------------------------------------------------------
 
 # The Landlock syscalls have these numbers on every architecture with the unified syscall
@@ -271,6 +323,7 @@ _SYS_LANDLOCK_RESTRICT_SELF = 446
 _UNIFIED_SYSCALLS = not platform.machine().startswith(("alpha", "ia64", "mips"))
 
 _LANDLOCK_CREATE_RULESET_VERSION = 1 << 0
+_SCOPE_SIGNAL = 1 << 1  # LANDLOCK_SCOPE_SIGNAL, ABI 6
 _LANDLOCK_RULE_PATH_BENEATH = 1
 
 # LANDLOCK_ACCESS_FS_* (include/uapi/linux/landlock.h)
@@ -408,6 +461,8 @@ def _add_rule(ruleset: int, path: str | os.PathLike[str], allowed: int) -> None:
 def restrict_filesystem(
     read_only: Sequence[str | os.PathLike[str]],
     read_write: Sequence[str | os.PathLike[str]],
+    *,
+    scope_signals: bool = False,
 ) -> int:
     """Confine this process's file-system access with Landlock; returns the ABI used.
 
@@ -431,6 +486,10 @@ def restrict_filesystem(
     the caller decides whether to run unconfined. Raises :class:`SandboxError`, naming the
     path, when a rule cannot be added, or when the process has more than one thread (other
     threads would stay unconfined).
+
+    With ``scope_signals`` (Landlock ABI 6 and later; ignored before) the process can no
+    longer send signals to processes outside its Landlock domain: a worker's plugin cannot
+    kill the server or another tenant's worker, even as the same user.
     """
     abi = landlock_supported()
     if abi == 0:
@@ -439,7 +498,8 @@ def restrict_filesystem(
         raise SandboxError(errno.EBUSY, "landlock: the process must have a single thread")
     _prctl(_PR_SET_NO_NEW_PRIVS, 1)
     rights = access_rights(abi)
-    attr = _RulesetAttr(handled_access_fs=rights.handled)
+    scoped = _SCOPE_SIGNAL if scope_signals and abi >= 6 else 0
+    attr = _RulesetAttr(handled_access_fs=rights.handled, scoped=scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else ctypes.sizeof(attr)
     ruleset = _check(
         _syscall(_SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0),

@@ -21,12 +21,15 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from ..errors import CloacinaError, LoadError, PluginCallError
+from ..errors import CloacinaError, LoadError, from_wire, to_wire
+from ..spawn import child_command, child_environment, kill_group
 from ..types import PackageDecl
 
 __all__ = ["DEFAULT_TIMEOUT", "probe_library"]
@@ -38,47 +41,63 @@ DEFAULT_TIMEOUT = 60.0
 _STDERR_TAIL = 2000
 
 
-def probe_library(path: Path, timeout: float = DEFAULT_TIMEOUT) -> PackageDecl:
+def probe_library(
+    path: Path, timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None
+) -> PackageDecl:
     """Open ``path`` in a child process, validate it fully and return its declarations.
 
-    Raises the child's :class:`CloacinaError` (same class and message) when the library is
-    refused, and :class:`LoadError` when it crashes the child, hangs past ``timeout``
-    seconds, or the child fails in any other way.
+    The child gets a minimal environment (:func:`~cloacina_host.spawn.child_environment`,
+    plus ``env``), its own session, and is killed with its whole process group afterwards,
+    so a library that forks in a constructor leaves nothing behind. Raises the child's
+    :class:`CloacinaError` (same class and message) when the library is refused, and
+    :class:`LoadError` when it crashes the child, hangs past ``timeout`` seconds, or the
+    child fails in any other way.
     """
     path = Path(path)
-    env = dict(os.environ)
-    # The child must import this very package, wherever it was imported from.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "cloacina_host.packaging.probe", str(path)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise LoadError(
-            f"library '{path}' did not finish loading within {timeout:g}s in the probe "
-            "process (a constructor or init hook may hang); it cannot be loaded",
-            library=str(path),
-        ) from None
-    except OSError as exc:
-        raise LoadError(
-            f"cannot start the probe process for library '{path}': {exc.strerror or exc}",
-            library=str(path),
-        ) from None
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                child_command("cloacina_host.packaging.probe", str(path)),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=child_environment(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise LoadError(
+                f"cannot start the probe process for library '{path}': {exc.strerror or exc}",
+                library=str(path),
+            ) from None
+        try:
+            # wait for the process, not for its output: a stray it forked may hold the files
+            returncode = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.wait()
+            raise LoadError(
+                f"library '{path}' did not finish loading within {timeout:g}s in the probe "
+                "process (a constructor or init hook may hang); it cannot be loaded",
+                library=str(path),
+            ) from None
+        finally:
+            kill_group(proc.pid)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    return _outcome(path, returncode, stdout, stderr)
 
-    if proc.returncode < 0:
+
+def _outcome(path: Path, returncode: int, stdout: bytes, stderr_bytes: bytes) -> PackageDecl:
+    """The declarations the probe reported, or the error that explains its exit."""
+    if returncode < 0:
         raise LoadError(
             f"library '{path}' crashed the probe process while loading "
-            f"({_signal_name(-proc.returncode)}); it cannot be loaded",
+            f"({_signal_name(-returncode)}); it cannot be loaded",
             library=str(path),
         )
-    report = _parse(proc.stdout)
-    if proc.returncode == 0 and report is not None:
+    report = _parse(stdout)
+    if returncode == 0 and report is not None:
         try:
             return PackageDecl.from_dict(report)
         except (KeyError, TypeError, ValueError) as exc:
@@ -86,11 +105,11 @@ def probe_library(path: Path, timeout: float = DEFAULT_TIMEOUT) -> PackageDecl:
                 f"the probe process for library '{path}' reported malformed declarations ({exc!r})",
                 library=str(path),
             ) from None
-    if proc.returncode == 1 and report is not None and isinstance(report.get("error"), dict):
-        raise _rebuild_error(report["error"], path)
-    stderr = proc.stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
+    if returncode == 1 and report is not None and isinstance(report.get("error"), dict):
+        raise from_wire(report["error"], f"library '{path}' was refused by the probe process")
+    stderr = stderr_bytes.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
     raise LoadError(
-        f"the probe process for library '{path}' failed with exit status {proc.returncode}"
+        f"the probe process for library '{path}' failed with exit status {returncode}"
         + (f": {stderr}" if stderr else ""),
         library=str(path),
     )
@@ -109,36 +128,6 @@ def _parse(stdout: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _error_class(name: object) -> type[CloacinaError]:
-    """The :class:`CloacinaError` subclass called ``name`` (``LoadError`` if there is none)."""
-    pending: list[type[CloacinaError]] = [CloacinaError]
-    while pending:
-        cls = pending.pop()
-        if cls.__name__ == name:
-            return cls
-        pending.extend(cls.__subclasses__())
-    return LoadError
-
-
-def _rebuild_error(error: dict[str, Any], path: Path) -> CloacinaError:
-    """The child's error as the same class with the same message (and names)."""
-    message = str(error.get("message", f"library '{path}' was refused by the probe process"))
-    raw_names = error.get("names")
-    names = (
-        {str(k): str(v) for k, v in raw_names.items() if v is not None}
-        if isinstance(raw_names, dict)
-        else {}
-    )
-    cls = _error_class(error.get("class"))
-    try:
-        if issubclass(cls, PluginCallError):
-            status = error.get("status")
-            return cls(message, status if isinstance(status, int) else 0, **names)
-        return cls(message, **names)
-    except TypeError:  # a subclass with its own constructor: keep the message
-        return LoadError(message, **names)
 
 
 # --------------------------------------------------------------------------- the child
@@ -178,14 +167,7 @@ def _child(argv: list[str]) -> int:
         finally:
             plugin.close()
     except CloacinaError as exc:
-        error = {
-            "class": type(exc).__name__,
-            "code": exc.code,
-            "message": exc.message,
-            "names": exc.names,
-            "status": getattr(exc, "status", None),
-        }
-        _write_all(report_fd, orjson.dumps({"error": error}))
+        _write_all(report_fd, orjson.dumps({"error": to_wire(exc)}))
         return 1
     _write_all(report_fd, orjson.dumps(payload))
     return 0

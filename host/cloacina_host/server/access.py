@@ -12,7 +12,7 @@ import structlog
 
 from ..control.plane import ControlPlane
 from ..control.store import ROLES, ConflictError, KeyRecord, new_key
-from ..errors import CloacinaError, GuardError, NotFoundError, StateError
+from ..errors import CloacinaError, GuardError, NotFoundError, StateError, WorkerUnavailableError
 
 log = structlog.get_logger("cloacina")
 
@@ -33,6 +33,8 @@ def status_of(exc: CloacinaError) -> int:
     """The HTTP status of a host error."""
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, WorkerUnavailableError):
+        return 503
     if isinstance(exc, GuardError | ConflictError | StateError):
         return 409
     if exc.code == "duplicate_name":

@@ -4,6 +4,7 @@ background work (reconcile every ``poll_seconds``, tick every ``tick_seconds``).
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
 import structlog
@@ -14,8 +15,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from ..control.plane import ControlPlane
-from ..errors import CloacinaError
-from . import routes, sockets
+from ..errors import CloacinaError, WorkerUnavailableError
+from . import routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
@@ -25,6 +26,8 @@ from .responses import STATUS_CODES, envelope
 from .tickets import Tickets
 
 log = structlog.get_logger("cloacina")
+
+RECONCILE_THREADS = 4
 
 
 def create_app(
@@ -60,25 +63,32 @@ def create_app(
     _install_error_envelope(api)
     api.include_router(routes.router)
     api.include_router(sockets.router)
+    api.include_router(workers.router)
     return Edge(api, metrics, cfg.max_body)
 
 
 def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     plane, store, cfg = ctx.plane, ctx.store, ctx.settings
 
+    def reconcile(tenant: str) -> None:
+        try:
+            report = plane.reconcile_stored(tenant)
+        except WorkerUnavailableError as exc:  # its worker reloads everything when back
+            log.info("reconcile_deferred", tenant=tenant, reason=str(exc))
+        except Exception as exc:  # one tenant's trouble must not stop the others
+            log.error("reconcile_failed", tenant=tenant, error=str(exc))
+        else:
+            ctx.metrics.load_failures(tenant, len(report.failed))
+
     def reconcile_all() -> None:
-        tenants = {t["name"] for t in store.list_tenants()} | set(plane.host.tenants())
-        for tenant in sorted(tenants):
-            try:
-                report = plane.reconcile_stored(tenant)
-            except Exception as exc:  # one tenant's trouble must not stop the others
-                log.error("reconcile_failed", tenant=tenant, error=str(exc))
-            else:
-                ctx.metrics.load_failures(tenant, len(report.failed))
+        # tenants side by side: one whose worker hangs in a load does not hold up the rest
+        tenants = {t["name"] for t in store.list_tenants()} | set(plane.tenants())
+        with ThreadPoolExecutor(RECONCILE_THREADS, thread_name_prefix="cloacina-reconcile") as pool:
+            list(pool.map(reconcile, sorted(tenants)))
 
     def tick_all() -> None:
-        for tenant in plane.host.tenants():
-            plane.host.runtime(tenant).tick()
+        for tenant in plane.tenants():
+            plane.runtime(tenant).tick()  # in-process runtimes; workers tick themselves
 
     async def every(seconds: float, work: Callable[[], None], name: str) -> None:
         while True:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, WebSocket
 
 from ..core.registry import Kind
-from ..core.runtime import Runtime
+from ..isolation.tenant import TenantRuntime
 from .access import RANK, ApiError, Principal, bearer_token
 from .context import Context, context_of
 from .responses import not_found
@@ -83,7 +83,7 @@ def ws_principal(ctx: Context, ws: WebSocket) -> Principal:
 
 def ws_scope(
     ctx: Context, ws: WebSocket, role: str, kind: Kind, name: str
-) -> tuple[Principal, Runtime]:
+) -> tuple[Principal, TenantRuntime]:
     """Authorize an upgrade to the ``kind`` named ``name`` (worker thread): the caller and
     the runtime of its tenant; a platform key names the tenant with ``?tenant=``."""
     who = ws_principal(ctx, ws)
@@ -100,7 +100,7 @@ def ws_scope(
         if asked and asked != tenant:
             raise not_found(f"tenant '{asked}'")
     check_tenant(ctx, who, tenant, role)
-    runtime = ctx.plane.host.runtime(tenant)
-    if not runtime.registry.has(kind, name):
+    runtime = ctx.plane.runtime(tenant)
+    if not runtime.has(kind, name):
         raise not_found(f"{kind} '{name}' in tenant '{tenant}'")
     return who, runtime

@@ -11,8 +11,7 @@ subscribers per reactor, loaded packages per tenant) are read at scrape time fro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -20,8 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ..core.executor import GraphRun
-from ..core.reactor import Reactor
-from ..types import AccumulatorDecl, ReactorDecl
+from ..core.views import TenantSample
 
 #: Buckets for fires and graph runs: native calls take microseconds to seconds.
 FAST_BUCKETS = (
@@ -45,15 +43,6 @@ FAST_BUCKETS = (
     5.0,
     10.0,
 )
-
-
-@dataclass(frozen=True)
-class TenantSample:
-    """What the scrape-time collector reads of one tenant."""
-
-    tenant: str
-    reactors: Sequence[Reactor]
-    packages_loaded: int
 
 
 RunListener = Callable[[str, GraphRun], None]
@@ -93,12 +82,12 @@ class _Live(Collector):
         for sample in source() if source is not None else ():
             loaded.add_metric([sample.tenant], sample.packages_loaded)
             for reactor in sample.reactors:
-                subscribers.add_metric([sample.tenant, reactor.decl.name], len(reactor.subscribers))
-                for acc in list(reactor.accumulators.values()):
-                    labels = [sample.tenant, acc.name, acc.decl.kind.label]
-                    events.add_metric(labels, acc.events_total)
-                    errors.add_metric(labels, acc.errors_total)
-                    depth.add_metric(labels, acc.buffer_depth)
+                subscribers.add_metric([sample.tenant, reactor.name], reactor.subscribers)
+                for acc in reactor.accumulators:
+                    labels = [sample.tenant, acc.name, acc.kind]
+                    events.add_metric(labels, acc.events)
+                    errors.add_metric(labels, acc.errors)
+                    depth.add_metric(labels, acc.depth)
         yield from (events, errors, subscribers, loaded, depth)
 
 
@@ -190,14 +179,14 @@ class Metrics:
     # ------------------------------------------------------------------ Observer
 
     def reactor_fired(
-        self, tenant: str, reactor: ReactorDecl, duration: float, subscribers: int
+        self, tenant: str, reactor: str, criteria: str, duration: float, subscribers: int
     ) -> None:
-        key = (tenant, reactor.name)
+        key = (tenant, reactor)
         children = self._fires.get(key)
         if children is None:
             children = (
-                self.reactor_fires.labels(tenant, reactor.name, reactor.criteria.label),
-                self.reactor_fire_duration.labels(tenant, reactor.name),
+                self.reactor_fires.labels(tenant, reactor, criteria),
+                self.reactor_fire_duration.labels(tenant, reactor),
             )
             self._fires[key] = children
         children[0].inc()
@@ -226,15 +215,17 @@ class Metrics:
         for listener in self.run_listeners:
             listener(tenant, run)
 
-    def accumulator_event(self, tenant: str, reactor: str, acc: AccumulatorDecl, ok: bool) -> None:
+    def accumulator_event(
+        self, tenant: str, reactor: str, accumulator: str, kind: str, ok: bool
+    ) -> None:
         # Called once per push (one reactor wake-up, possibly many events); the exact event
         # and error counts are read from the accumulators at scrape time.
         if not ok:
             return
-        key = (tenant, acc.name)
+        key = (tenant, accumulator)
         child = self._wakeups.get(key)
         if child is None:
-            child = self.accumulator_wakeups.labels(tenant, acc.name, acc.kind.label)
+            child = self.accumulator_wakeups.labels(tenant, accumulator, kind)
             self._wakeups[key] = child
         child.inc()
 

@@ -1,6 +1,7 @@
-"""The JSON shapes the API answers with: a tenant's reactors, graphs and accumulators, and a
-stored package with its load status. Framework-free: plain values in, JSON-ready dicts out
-(run on worker threads)."""
+"""The JSON shapes the API answers with for stored packages (with their load status), and
+what ``/metrics`` reads of every tenant. A tenant's reactors, graphs and accumulators come
+as they are from its runtime (``core/views.py``, built where the runtime lives).
+Framework-free: plain values in, JSON-ready dicts out (run on worker threads)."""
 
 from __future__ import annotations
 
@@ -10,66 +11,7 @@ from typing import Any
 from ..control.plane import ControlPlane
 from ..control.status import PackageStatus, State
 from ..control.store import PackageRow
-from ..core.reactor import Reactor
-from ..core.runtime import Runtime
-from .metrics import TenantSample
-
-
-def reactor_view(reactor: Reactor, *, detail: bool = False) -> dict[str, Any]:
-    with reactor.lock:
-        item: dict[str, Any] = {
-            **reactor.decl.to_dict(),
-            "package": reactor.package,
-            "state": reactor.state.value,
-            "subscribers": list(reactor.subscribers),
-            "fires": reactor.stats.fires,
-            "last_fire_at": reactor.stats.last_fire_at,
-        }
-        if detail:
-            item["cache"] = reactor.state_snapshot()["cache"]
-    return item
-
-
-def graph_views(runtime: Runtime, only: str | None = None) -> list[dict[str, Any]]:
-    items = []
-    for entry in sorted(runtime.registry.graphs(), key=lambda e: e.decl.name):
-        decl, live = entry.decl, entry.live
-        if only is not None and decl.name != only:
-            continue
-        runs = list(live.runs)
-        item: dict[str, Any] = {
-            "name": decl.name,
-            "package": entry.package,
-            "reactor": entry.reactor,
-            "nodes": [n.name for n in decl.nodes],
-            "runs_ok": live.ok_total,
-            "runs_failed": live.failed_total,
-            "last_run": runs[-1].to_dict() if runs else None,
-        }
-        if only is not None:
-            item["topology"] = decl.to_dict()
-            item["outputs"] = [r.to_dict() for r in runs]
-        items.append(item)
-    return items
-
-
-def accumulator_views(runtime: Runtime) -> list[dict[str, Any]]:
-    items = []
-    for reactor in runtime.reactors():
-        for acc in list(reactor.accumulators.values()):
-            items.append(
-                {
-                    "name": acc.name,
-                    "reactor": reactor.decl.name,
-                    "package": acc.package,
-                    "kind": acc.decl.kind.label,
-                    "events_total": acc.events_total,
-                    "errors_total": acc.errors_total,
-                    "last_event_at": acc.last_event_at,
-                    "last_error": acc.last_error,
-                }
-            )
-    return sorted(items, key=lambda i: str(i["name"]))
+from ..core.views import TenantSample
 
 
 def row_status(row: PackageRow, statuses: dict[str, PackageStatus], newest: str) -> PackageStatus:
@@ -118,9 +60,11 @@ def newest_ids(rows: Iterable[PackageRow]) -> dict[str, str]:
 
 
 def tenant_samples(plane: ControlPlane) -> list[TenantSample]:
-    """What ``/metrics`` reads of every tenant at scrape time."""
+    """What ``/metrics`` reads of every tenant at scrape time (a worker that cannot answer
+    right now is left out)."""
     samples = []
-    for tenant in plane.host.tenants():
-        runtime = plane.host.runtime(tenant)
-        samples.append(TenantSample(tenant, runtime.reactors(), len(runtime.packages())))
+    for tenant in plane.tenants():
+        sample = plane.runtime(tenant).sample()
+        if sample is not None:
+            samples.append(sample)
     return samples

@@ -20,7 +20,7 @@ from ..errors import NotFoundError
 from .access import ApiError
 from .auth import Admin, Caller, Platform, Read, Write
 from .context import Ctx
-from .payloads import accumulator_views, graph_views, package_items, reactor_view
+from .payloads import package_items
 from .responses import envelope, json_response, not_found
 
 log = structlog.get_logger("cloacina")
@@ -61,6 +61,13 @@ def ready_probe(ctx: Ctx) -> Response:
         return envelope(503, "not_ready", f"the database is not reachable: {exc}")
     if not ctx.ready.is_set():
         return envelope(503, "not_ready", "stored packages are not reconciled yet")
+    down = {}
+    for tenant in ctx.plane.tenants():
+        worker = ctx.plane.worker_status(tenant)
+        if worker is not None and worker["state"] not in ("ready", "stopped"):
+            down[tenant] = {"state": worker["state"], "reason": worker["last_death"]}
+    if down:  # this replica still serves every other tenant: degraded, not unready
+        return json_response({"status": "degraded", "tenants": down})
     return json_response({"status": "ready"})
 
 
@@ -256,18 +263,20 @@ def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
 
 
 # ---------------------------------------------------------------------- runtime views
+#
+# Each of these asks the tenant's runtime (its worker with isolation): plain ``def`` routes
+# run in the thread pool, and a worker that is down answers 503 ``worker_unavailable``.
 
 
 @router.get("/v1/tenants/{tenant}/reactors", tags=["runtime"])
 def list_reactors(ctx: Ctx, tenant: Read) -> Response:
-    reactors = sorted(ctx.plane.runtime(tenant).reactors(), key=lambda r: r.decl.name)
-    items = [reactor_view(r) for r in reactors]
+    items = ctx.plane.runtime(tenant).reactor_views()
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/reactors/{name}", tags=["runtime"])
 def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
-    return json_response(reactor_view(ctx.plane.runtime(tenant).reactor(name), detail=True))
+    return json_response(ctx.plane.runtime(tenant).reactor_view(name))
 
 
 @router.post("/v1/tenants/{tenant}/reactors/{name}/fire", tags=["runtime"])
@@ -279,13 +288,13 @@ def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None)
 
 @router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
 def list_graphs(ctx: Ctx, tenant: Read) -> Response:
-    items = graph_views(ctx.plane.runtime(tenant))
+    items = ctx.plane.runtime(tenant).graph_views()
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/graphs/{name}", tags=["runtime"])
 def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
-    items = graph_views(ctx.plane.runtime(tenant), only=name)
+    items = ctx.plane.runtime(tenant).graph_views(only=name)
     if not items:
         raise not_found(f"graph '{name}' in tenant '{tenant}'")
     return json_response(items[0])
@@ -293,12 +302,12 @@ def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
 
 @router.get("/v1/tenants/{tenant}/accumulators", tags=["runtime"])
 def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
-    items = accumulator_views(ctx.plane.runtime(tenant))
+    items = ctx.plane.runtime(tenant).accumulator_views()
     return json_response({"items": items, "total": len(items)})
 
 
 @router.post("/v1/tenants/{tenant}/accumulators/{name}/events", tags=["runtime"])
 async def push_event(ctx: Ctx, request: Request, tenant: Write, name: str) -> Response:
     body = await request.body()
-    fires = await anyio.to_thread.run_sync(ctx.plane.runtime(tenant).push, name, body)
+    fires = await ctx.plane.runtime(tenant).push_async(name, body)
     return json_response({"accumulator": name, "fires": fires})

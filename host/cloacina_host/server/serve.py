@@ -14,6 +14,7 @@ from .. import log as logsetup
 from ..control.plane import ControlPlane, default_data_dir
 from ..control.store import Store
 from ..errors import InvalidInputError
+from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
 from .asgi import create_app
 from .context import MAX_BODY, Settings
 from .metrics import Metrics
@@ -46,6 +47,8 @@ def run(
     log_level: str = "info",
     bootstrap_key: str | None = None,
     settings: Settings | None = None,
+    isolation: Isolation = "tenant",
+    workers: WorkerSettings | None = None,
 ) -> None:
     """Serve the API until SIGINT/SIGTERM (what ``cloacinactl server start`` runs).
 
@@ -57,6 +60,8 @@ def run(
       (:func:`cloacina_host.log.configure`), not here.
     - ``bootstrap_key``: the first platform admin key; None reads ``CLOACINA_BOOTSTRAP_KEY``
       and generates one when that is unset too (only used while the store has no keys).
+    - ``isolation``/``workers``: ``tenant`` runs each tenant in a supervised worker process
+      set up by ``workers`` (see :func:`worker_settings`); ``none`` runs them in the server.
     - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds) and
       ``CLOACINA_MAX_BODY_BYTES`` from the environment, else the defaults.
     """
@@ -70,7 +75,7 @@ def run(
         )
     store = Store.for_data_dir(data, database_url)
     metrics = Metrics()
-    plane = ControlPlane(data, store, observer=metrics)
+    plane = ControlPlane(data, store, observer=metrics, isolation=isolation, workers=workers)
     try:
         asgi = create_app(plane, metrics, bootstrap_key=bootstrap_key, settings=settings)
         config = uvicorn.Config(
@@ -124,10 +129,27 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("CLOACINA_LOG_LEVEL") or "info",
         help="log level (env CLOACINA_LOG_LEVEL; default %(default)s)",
     )
+    for flag in WORKER_FLAGS:
+        parser.add_argument(
+            flag.name,
+            default=flag.default(),
+            action="append" if flag.multiple else "store",
+            metavar=flag.metavar,
+            help=f"{flag.help} (env {flag.env})",
+        )
     args = parser.parse_args(argv)
     try:
         host, port = parse_bind(args.bind)
+        isolation, workers = worker_settings(vars(args), args.log_level)
     except InvalidInputError as exc:
         parser.error(str(exc))
     logsetup.configure(args.log_level)
-    run(args.data_dir, host, port, args.database_url, log_level=args.log_level)
+    run(
+        args.data_dir,
+        host,
+        port,
+        args.database_url,
+        log_level=args.log_level,
+        isolation=isolation,
+        workers=workers,
+    )

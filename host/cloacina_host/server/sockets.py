@@ -14,8 +14,8 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ..core.registry import Kind
-from ..core.runtime import Runtime
 from ..errors import CloacinaError
+from ..isolation.tenant import TenantRuntime
 from .access import ApiError, Principal, status_of
 from .auth import ws_scope
 from .context import Context, context_of
@@ -51,7 +51,7 @@ async def _deny(ctx: Context, ws: WebSocket, status: int, code: str, message: st
 
 async def _accept(
     ws: WebSocket, role: str, kind: Kind, name: str
-) -> tuple[Context, Principal, Runtime] | None:
+) -> tuple[Context, Principal, TenantRuntime] | None:
     """Authorize the upgrade and accept it: the context, caller and runtime; None once
     refused (the client has its answer then)."""
     ctx = context_of(ws)
@@ -117,7 +117,7 @@ async def ws_accumulator(ws: WebSocket, name: str) -> None:
             if not batch:
                 return
             received.inc(len(batch))
-            _, errors = await anyio.to_thread.run_sync(push_frames, runtime, name, batch)
+            _, errors = await push_frames(runtime, name, batch)
             for error in errors:
                 if open_:
                     try:

@@ -1,5 +1,6 @@
-"""The work behind the WebSocket endpoints, framework-free (run on worker threads): pushing
-a batch of frames into an accumulator, and the reactor commands."""
+"""The server's part of the WebSocket endpoints, framework-free: which frames are JSON
+events, and whether a reactor command is well-formed and allowed to the caller. The work
+itself is the tenant runtime's (:class:`~..isolation.tenant.TenantRuntime`)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,20 @@ from typing import Any
 
 import orjson
 
-from ..core.runtime import Runtime
-from ..errors import CloacinaError, InvalidInputError, PluginCallError
+from ..errors import InvalidInputError
+from ..isolation.local import COMMANDS
+from ..isolation.tenant import PushResult, TenantRuntime
 from .access import RANK, ApiError
 
 
-def push_frames(
-    runtime: Runtime, name: str, frames: list[bytes]
-) -> tuple[int, list[dict[str, str]]]:
-    """Push WebSocket frames to an accumulator in one reactor wake-up (worker thread).
-
-    Each frame is one JSON event. A frame that is not JSON, or that the accumulator refuses,
-    becomes an error frame; the others are still pushed, in order."""
+def split_frames(frames: list[bytes]) -> tuple[list[bytes], list[dict[str, str]]]:
+    """The frames that are JSON (in order), and an error frame for each that is not."""
     errors: list[dict[str, str]] = []
     valid: list[bytes] = []
+    loads = orjson.loads
     for frame in frames:
         try:
-            orjson.loads(frame)
+            loads(frame)
         except orjson.JSONDecodeError as exc:
             errors.append(
                 {
@@ -34,40 +32,28 @@ def push_frames(
             )
         else:
             valid.append(frame)
-    refused: list[PluginCallError] = []
-    try:
-        fires = runtime.reactor_of(name).push(name, valid, refused) if valid else 0
-    except CloacinaError as exc:
-        errors.append({"type": "error", "code": exc.code, "error": str(exc)})
-        return 0, errors
-    errors += [{"type": "error", "code": e.code, "error": str(e)} for e in refused]
-    return fires, errors
+    return valid, errors
 
 
-def reactor_command(runtime: Runtime, name: str, message: Any, role: str) -> dict[str, Any]:
+async def push_frames(
+    runtime: TenantRuntime, name: str, frames: list[bytes]
+) -> tuple[int, list[dict[str, str]]]:
+    """Push WebSocket frames to an accumulator in one reactor wake-up.
+
+    Each frame is one JSON event. A frame that is not JSON, or that the accumulator refuses,
+    becomes an error frame; the others are still pushed, in order."""
+    valid, errors = split_frames(frames)
+    result = await runtime.push_frames_async(name, valid) if valid else PushResult(0, [])
+    return result.fires, errors + result.errors
+
+
+def reactor_command(runtime: TenantRuntime, name: str, message: Any, role: str) -> dict[str, Any]:
     """One ``/v1/ws/reactor/{name}`` command (worker thread); raises CloacinaError/ApiError."""
     if not isinstance(message, dict) or not isinstance(message.get("command"), str):
         raise InvalidInputError('a command is a JSON object like {"command": "get_state"}')
     command = message["command"]
-    if command == "get_state":
-        return {"type": "state", **runtime.reactor(name).state_snapshot()}
-    known = ("force_fire", "fire_with", "pause", "resume")
-    if command not in known:
-        raise InvalidInputError(
-            f"unknown command {command!r}: use one of get_state, {', '.join(known)}"
-        )
-    if RANK[role] < RANK["write"]:
+    if command not in COMMANDS:
+        raise InvalidInputError(f"unknown command {command!r}: use one of {', '.join(COMMANDS)}")
+    if COMMANDS[command] and RANK[role] < RANK["write"]:
         raise ApiError(403, "forbidden", f"command '{command}' needs a key with role 'write'")
-    if command == "force_fire":
-        runs = runtime.fire(name)
-        return {"type": "fired", "reactor": name, "runs": [r.to_dict() for r in runs]}
-    if command == "fire_with":
-        inputs = message.get("inputs")
-        if not isinstance(inputs, dict):
-            raise InvalidInputError('fire_with needs "inputs": {accumulator: value}')
-        runs = runtime.fire(name, inputs)
-        return {"type": "fired", "reactor": name, "runs": [r.to_dict() for r in runs]}
-    if command == "pause":
-        runtime.pause(name)
-        return {"type": "paused", "reactor": name}
-    return {"type": "resumed", "reactor": name, "fires": runtime.resume(name)}
+    return runtime.command(name, message)

@@ -1,0 +1,69 @@
+"""Routes about tenants' workers: a worker's state, an operator's restart, letting a
+quarantined package load again, and a tenant's call deadline."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from .access import ApiError
+from .auth import Admin, Platform, Read, Write
+from .context import Ctx
+from .responses import json_response, not_found
+
+log = structlog.get_logger("cloacina")
+
+router = APIRouter()
+
+
+class TenantPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call_deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
+
+
+def _no_isolation(tenant: str) -> ApiError:
+    return ApiError(
+        409,
+        "no_worker",
+        f"tenant '{tenant}' has no worker: this server runs with --isolation none",
+    )
+
+
+@router.get("/v1/tenants/{tenant}/worker", tags=["workers"])
+def get_worker(ctx: Ctx, tenant: Read) -> Response:
+    status = ctx.plane.worker_status(tenant)
+    if status is None:
+        raise _no_isolation(tenant)
+    return json_response({"tenant": tenant, **status})
+
+
+@router.post("/v1/tenants/{tenant}/restart", tags=["workers"])
+async def restart_worker(ctx: Ctx, tenant: Admin) -> Response:
+    """Restart the tenant's worker and reload its packages (also after it was marked
+    ``crashed``, which stops the automatic restarts)."""
+    status = await anyio.to_thread.run_sync(ctx.plane.restart_tenant, tenant)
+    if status is None:
+        raise _no_isolation(tenant)
+    log.info("tenant_restarted", tenant=tenant)
+    return json_response({"tenant": tenant, **status})
+
+
+@router.post("/v1/tenants/{tenant}/packages/{ref}/retry", tags=["packages"])
+def retry_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
+    """Let a quarantined package load again (also done by uploading it again)."""
+    status = ctx.plane.retry(tenant, ref)
+    body = status.to_dict() if status is not None else {"name": ref, "status": "pending"}
+    return json_response(body)
+
+
+@router.patch("/v1/tenants/{tenant}", tags=["tenants"])
+def patch_tenant(ctx: Ctx, tenant: str, body: TenantPatch, _: Platform) -> Response:
+    """A tenant's settings: ``call_deadline_seconds`` (null: the server's default)."""
+    if not ctx.store.tenant_exists(tenant):
+        raise not_found(f"tenant '{tenant}'")
+    ctx.plane.set_call_deadline(tenant, body.call_deadline_seconds)
+    log.info("tenant_updated", tenant=tenant, call_deadline_seconds=body.call_deadline_seconds)
+    return json_response({"name": tenant, "call_deadline_seconds": body.call_deadline_seconds})
