@@ -26,7 +26,11 @@ def test_tenants(store: Store) -> None:
         store.create_tenant("acme")
     with pytest.raises(InvalidInputError, match=r"tenant name '\.\./x' is invalid"):
         store.create_tenant("../x")
-    assert [t["name"] for t in store.list_tenants()] == ["acme"]
+    store.create_tenant("wordy", "d" * 1024)  # the limit itself is fine
+    with pytest.raises(InvalidInputError, match="has 1025 characters; the limit is 1024"):
+        store.create_tenant("wordier", "d" * 1025)
+    assert [t["name"] for t in store.list_tenants()] == ["acme", "wordy"]
+    store.delete_tenant("wordy")
     store.delete_tenant("acme")
     with pytest.raises(NotFoundError):
         store.delete_tenant("acme")

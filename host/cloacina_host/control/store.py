@@ -25,6 +25,7 @@ from .status import PackageStatus, State
 
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"
+MAX_TENANT_DESCRIPTION = 1024  # characters
 
 metadata = sa.MetaData()
 
@@ -175,6 +176,12 @@ class Store:
         if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 64:
             raise InvalidInputError(
                 f"tenant name {name!r} is invalid: use 1-64 letters, digits, '-' or '_'"
+            )
+        if len(description) > MAX_TENANT_DESCRIPTION:
+            raise InvalidInputError(
+                f"the description of tenant '{name}' has {len(description)} characters; "
+                f"the limit is {MAX_TENANT_DESCRIPTION}",
+                tenant=name,
             )
         with self.engine.begin() as conn:
             if conn.execute(sa.select(tenants.c.name).where(tenants.c.name == name)).first():

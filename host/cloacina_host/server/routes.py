@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..control.status import State
-from ..control.store import Store
+from ..control.store import MAX_TENANT_DESCRIPTION, Store
 from ..errors import NotFoundError
 from .access import ApiError
 from .auth import Admin, Caller, Platform, Read, Write
@@ -31,7 +31,7 @@ router = APIRouter()
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TENANT_DESCRIPTION)
 
 
 class KeyIn(BaseModel):
