@@ -26,6 +26,8 @@ def test_restart_keeps_tenants_keys_and_packages(
     srv = own_server.start()
     key_file = srv.data_dir / "bootstrap-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(srv.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((srv.data_dir / "cloacina.db").stat().st_mode) == 0o600
     boot = key_file.read_text().strip()
     assert boot.startswith("clk_")
     srv.ok("POST", "/v1/tenants", boot, json={"name": "acme", "description": "pricing"})

@@ -37,9 +37,9 @@ class Daemon:
         poll_seconds: float = POLL_SECONDS,
         probe: bool = True,
     ) -> None:
+        self.plane = ControlPlane(Path(data_dir), probe=probe)  # first: it makes data_dir 0700
         self.packages_dir = Path(packages_dir)
         self.packages_dir.mkdir(parents=True, exist_ok=True)
-        self.plane = ControlPlane(Path(data_dir), probe=probe)
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
         # archive path -> (mtime_ns, size, parsed result) so unchanged files are not re-read

@@ -22,7 +22,7 @@ from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
 from .reconciler import Desired, Reconciler, Report
 from .status import PackageStatus, State
-from .store import PackageRow, Store
+from .store import PackageRow, Store, private_dir
 
 log = structlog.get_logger("cloacina")
 
@@ -52,7 +52,7 @@ class ControlPlane:
         probe: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.libs_dir = self.data_dir / "libs"
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)

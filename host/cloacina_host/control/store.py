@@ -7,7 +7,9 @@ the same code path serves both. Keys are stored only as SHA-256 hashes.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import stat
 import time
 import uuid
 from collections.abc import Iterable
@@ -17,11 +19,14 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 
 from ..errors import CloacinaError, InvalidInputError, NotFoundError
 from ..packaging.manifest import Manifest
 from .status import PackageStatus, State
+
+log = structlog.get_logger("cloacina")
 
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"
@@ -147,6 +152,45 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'cloacina.db'}"
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and its parents) a directory only its owner may enter: a new one is
+    created with mode 0700, an existing one loses its group and other bits (with a warning;
+    one it cannot change is used as it is, with a warning)."""
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        _tighten(path, 0o077, "data_dir")
+    else:
+        os.chmod(path, 0o700)  # whatever the umask
+    return path
+
+
+def _tighten(path: Path, loose: int, what: str) -> None:
+    """Clear the ``loose`` permission bits of an existing ``path``, warning when any was set."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & loose:
+        return
+    try:
+        os.chmod(path, mode & ~loose)
+    except OSError as exc:
+        log.warning(f"{what}_not_private", path=str(path), mode=oct(mode), error=str(exc))
+    else:
+        log.warning(f"{what}_tightened", path=str(path), mode=oct(mode), now=oct(mode & ~loose))
+
+
+def _private_database(path: Path) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (its ``-wal`` and ``-shm``
+    files take the database's mode); tighten an existing one and its companions."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            _tighten(file, 0o177, "database_file")
+
+
 class Store:
     """All durable state of one host (daemon or server)."""
 
@@ -157,6 +201,9 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url
+        database = sa.engine.make_url(url).database
+        if url.startswith("sqlite") and database and database != ":memory:":
+            _private_database(Path(database))
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -164,7 +211,7 @@ class Store:
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Store:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        private_dir(Path(data_dir))
         return cls(url or sqlite_url(Path(data_dir)))
 
     def close(self) -> None:
