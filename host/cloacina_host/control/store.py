@@ -92,6 +92,12 @@ class ConflictError(CloacinaError):
     code = "conflict"
 
 
+class StoreUnavailableError(CloacinaError):
+    """The database cannot be used any more: its SQLite file was deleted or replaced."""
+
+    code = "database_unavailable"
+
+
 def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
@@ -181,14 +187,19 @@ def _tighten(path: Path, loose: int, what: str) -> None:
         log.warning(f"{what}_tightened", path=str(path), mode=oct(mode), now=oct(mode & ~loose))
 
 
-def _private_database(path: Path) -> None:
+def _private_database(path: Path) -> tuple[int, int]:
     """Create the SQLite file with mode 0600 before SQLite does (its ``-wal`` and ``-shm``
-    files take the database's mode); tighten an existing one and its companions."""
+    files take the database's mode); tighten an existing one and its companions. Returns
+    the file's identity, ``(st_dev, st_ino)``."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if file.exists():
             _tighten(file, 0o177, "database_file")
+    return st.st_dev, st.st_ino
 
 
 class Store:
@@ -201,12 +212,20 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url
+        #: the SQLite file and its identity when opened (None for PostgreSQL or in memory)
+        self.path: Path | None = None
         database = sa.engine.make_url(url).database
         if url.startswith("sqlite") and database and database != ":memory:":
-            _private_database(Path(database))
+            self.path = Path(database).absolute()
+            self._identity = _private_database(self.path)
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.path is not None:
+            # every read and write begins a transaction: none may go to an unlinked file,
+            # and no new connection may create an empty database in a deleted one's place
+            sa.event.listen(self.engine, "do_connect", self._check_file)
+            sa.event.listen(self.engine, "begin", self._check_file)
         metadata.create_all(self.engine)
 
     @classmethod
@@ -216,6 +235,23 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _check_file(self, *_event: Any) -> None:
+        """Refuse the transaction when the SQLite file is no longer the one opened: SQLite
+        would go on reading and acknowledging writes into the unlinked file."""
+        assert self.path is not None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            happened = "deleted"
+        else:
+            if (st.st_dev, st.st_ino) == self._identity:
+                return
+            happened = "replaced by another file"
+        raise StoreUnavailableError(
+            f"the database file '{self.path}' was {happened} while this process had it "
+            "open; restart the server (or daemon) to open the database again"
+        )
 
     # ------------------------------------------------------------------ tenants
 

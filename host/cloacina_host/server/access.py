@@ -11,7 +11,7 @@ from pathlib import Path
 import structlog
 
 from ..control.plane import ControlPlane
-from ..control.store import ROLES, ConflictError, KeyRecord, new_key
+from ..control.store import ROLES, ConflictError, KeyRecord, StoreUnavailableError, new_key
 from ..errors import CloacinaError, GuardError, NotFoundError, StateError
 
 log = structlog.get_logger("cloacina")
@@ -37,6 +37,8 @@ def status_of(exc: CloacinaError) -> int:
         return 409
     if exc.code == "duplicate_name":
         return 409
+    if isinstance(exc, StoreUnavailableError):
+        return 503
     return 400  # package, declaration, ABI, load, input and plugin errors
 
 
