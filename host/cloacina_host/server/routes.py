@@ -18,7 +18,7 @@ from ..control.status import State
 from ..control.store import MAX_TENANT_DESCRIPTION, Store
 from ..errors import NotFoundError
 from .access import ApiError
-from .auth import Admin, Caller, Platform, Read, Write
+from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
 from .context import Ctx
 from .payloads import accumulator_views, graph_views, package_items, reactor_view
 from .responses import envelope, json_response, not_found
@@ -65,7 +65,7 @@ def ready_probe(ctx: Ctx) -> Response:
 
 
 @router.get("/metrics", tags=["probes"])
-def metrics_route(ctx: Ctx) -> Response:
+def metrics_route(ctx: Ctx, _: MetricsReader) -> Response:
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
