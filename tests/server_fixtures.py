@@ -31,14 +31,23 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m cloacina_host.server`` on a free port of 127.0.0.1."""
+    """``python -m cloacina_host.server`` on a free port, bound to ``host`` (127.0.0.1 by
+    default; requests always go to 127.0.0.1), with any further ``args``."""
 
     def __init__(
-        self, data_dir: Path, *, database_url: str | None = None, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
         self.env = {"CLOACINA_BOOTSTRAP_KEY": BOOT, **(env or {})}
+        self.host = host
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
@@ -58,9 +67,10 @@ class Server:
             "-m",
             "cloacina_host.server",
             "--bind",
-            f"127.0.0.1:{self.port}",
+            f"{self.host}:{self.port}",
             "--data-dir",
             str(self.data_dir),
+            *self.args,
         ]
         if self.database_url:
             cmd += ["--database-url", self.database_url]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -270,18 +271,32 @@ def test_settings_precedence_and_json(srv: Server, cli: Cli) -> None:
 
 
 def test_server_start_command(tmp_path: Path, cli: Cli) -> None:
-    """`cloacinactl server start` serves until SIGTERM and exits 0."""
-    port = free_port()
+    """`cloacinactl server start` serves until SIGTERM and exits 0; its metrics flags."""
+    port, metrics_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloacina_host", "server", "start", "--bind", f"127.0.0.1:{port}"],
-        env={**cli.env, "CLOACINA_BOOTSTRAP_KEY": BOOT, "CLOACINA_HOME": str(tmp_path / "data")},
+        [
+            *(sys.executable, "-m", "cloacina_host", "server", "start"),
+            *("--bind", f"127.0.0.1:{port}", "--metrics-bind", f"127.0.0.1:{metrics_port}"),
+            *("--metrics-auth", "always"),
+        ],
+        env={
+            **cli.env,
+            "CLOACINA_BOOTSTRAP_KEY": BOOT,
+            "CLOACINA_HOME": str(tmp_path / "data"),
+            "CLOACINA_METRICS_TOKEN": "scrape-token",
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         eventually(lambda: cli("tenant", "list", "--server", url, "--key", BOOT).returncode == 0)
         assert cli.json("tenant", "list", "--server", url, "--key", BOOT) == []
+        assert httpx.get(url + "/metrics").status_code == 404
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert httpx.get(metrics).status_code == 401
+        scraped = httpx.get(metrics, headers={"Authorization": "Bearer scrape-token"})
+        assert scraped.status_code == 200 and "cloacina_api_requests_total" in scraped.text
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

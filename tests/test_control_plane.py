@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from cloacina_host.control.plane import ControlPlane
 from cloacina_host.control.store import PackageRow
 from cloacina_host.core.loader import open_plugin
-from cloacina_host.errors import GuardError, PackageError
+from cloacina_host.errors import AbiError, GuardError, PackageError
 from cloacina_host.packaging.archive import build_archive
 from cloacina_host.packaging.manifest import Manifest, declarations_of
 
@@ -45,6 +46,21 @@ def archive_claiming(library: Path, *, version: str) -> bytes:
     return build_archive(manifest, data)
 
 
+def archive_of_broken(library: Path) -> bytes:
+    """An archive of a library the probe refuses (``pack_library`` would not pack it)."""
+    data = library.read_bytes()
+    manifest = Manifest.for_library(
+        data,
+        name="broken",
+        version="0.1.0",
+        library_file=library.name,
+        abi_version=1,
+        language="c",
+        target="x86_64-unknown-linux-gnu",
+    )
+    return build_archive(manifest, data)
+
+
 def status_of(app: ControlPlane, name: str) -> dict[str, Any]:
     status = app.package_status("acme", name)
     assert status is not None
@@ -66,6 +82,31 @@ def test_manifest_that_does_not_match_its_library_is_refused(
     assert "declares package 'pricing-publisher' 0.1.0" in str(err.value)
     assert [r.version for r in app.store.list_packages("acme")] == ["0.1.0"]
     assert status_of(app, "pricing-publisher")["status"] == "loaded"
+
+
+def test_a_refused_library_is_not_left_in_libs(
+    app: ControlPlane, c_plugins: dict[str, Path]
+) -> None:
+    broken = c_plugins["broken_wrong_magic"]
+    with pytest.raises(AbiError, match="magic"):
+        app.upload("acme", archive_of_broken(broken))
+    liar = archive_claiming(c_plugins["pricing-publisher"], version="9.9.9")
+    with pytest.raises(PackageError, match="the manifest does not match its library"):
+        app.upload("acme", liar)
+    assert sorted(app.libs_dir.iterdir()) == []
+    assert app.store.list_packages("acme") == []
+    # a file that was there before the check (another package's bytes) stays
+    app.upload("acme", archive_claiming(c_plugins["pricing-publisher"], version="0.1.0"))
+    (kept,) = app.libs_dir.iterdir()
+    with pytest.raises(PackageError, match="the manifest does not match its library"):
+        app.upload("acme", liar)
+    assert list(app.libs_dir.iterdir()) == [kept]
+    # as if a stored package used these bytes already
+    shared = app.libs_dir / f"{hashlib.sha256(broken.read_bytes()).hexdigest()}.so"
+    shared.write_bytes(broken.read_bytes())
+    with pytest.raises(AbiError):
+        app.check_archive(archive_of_broken(broken))
+    assert sorted(app.libs_dir.iterdir()) == sorted([kept, shared])
 
 
 def test_upload_order_delete_guard_and_versions(

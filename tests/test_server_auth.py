@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from server_fixtures import BOOT, TICKET_TTL, Server, assert_error
+from cloacina_host.server.access import is_loopback
+from server_fixtures import BOOT, TICKET_TTL, Server, assert_error, free_port
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +167,142 @@ def test_whoami(server: Server, two_tenants: dict[str, str]) -> None:
     platform = server.request("GET", "/v1/auth/whoami", BOOT).json()
     assert platform["tenant"] is None and platform["is_admin"]
     assert_error(server.request("GET", "/v1/auth/whoami", key=None), 401, "unauthorized")
+
+
+# ---------------------------------------------------------------------- /metrics
+
+
+METRICS_TOKEN = "scrape-secret-token"
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers of their own (stopped at the end of the test)."""
+    started: list[Server] = []
+
+    def start(**kwargs: Any) -> Server:
+        srv = Server(tmp_path / f"data{len(started)}", **kwargs)
+        started.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def scrape(url: str, key: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return httpx.get(url, headers=headers, timeout=30)
+
+
+def is_metrics(response: httpx.Response) -> bool:
+    return response.status_code == 200 and "cloacina_api_requests_total" in response.text
+
+
+def test_metrics_are_open_on_a_loopback_bind(server: Server) -> None:
+    assert is_metrics(server.request("GET", "/metrics", key=None))
+
+
+def test_metrics_need_a_token_on_any_other_bind(servers: Callable[..., Server]) -> None:
+    srv = servers(host="0.0.0.0", env={"CLOACINA_METRICS_TOKEN": METRICS_TOKEN})
+    url = srv.url + "/metrics"  # the bind decides, not where the request comes from
+    assert_error(
+        scrape(url),
+        401,
+        "unauthorized",
+        "metrics need 'Authorization: Bearer <token>' with a platform admin key or the metrics "
+        "token (--metrics-token, CLOACINA_METRICS_TOKEN) because the server listens on "
+        "'0.0.0.0', which is not a loopback address",
+    )
+    assert is_metrics(scrape(url, BOOT))
+    assert is_metrics(scrape(url, METRICS_TOKEN))
+    assert_error(scrape(url, METRICS_TOKEN + "x"), 401, "unauthorized", "not the metrics token")
+    _, tenant_key = srv.tenant()
+    assert_error(scrape(url, tenant_key), 403, "forbidden", "a platform admin key")
+    malformed = httpx.get(url, headers={"Authorization": METRICS_TOKEN}, timeout=30)
+    assert_error(malformed, 401, "unauthorized", "malformed Authorization header")
+    assert srv.request("GET", "/health", key=None).json() == {"status": "ok"}
+
+
+def test_metrics_auth_always_covers_loopback(servers: Callable[..., Server]) -> None:
+    srv = servers(args=("--metrics-auth", "always", "--metrics-token", METRICS_TOKEN))
+    url = srv.url + "/metrics"
+    assert_error(scrape(url), 401, "unauthorized", "because --metrics-auth is 'always'")
+    assert is_metrics(scrape(url, METRICS_TOKEN))
+    assert is_metrics(scrape(url, BOOT))
+
+
+@pytest.mark.parametrize("auth", ["auto", "always"])
+def test_metrics_on_a_separate_address(servers: Callable[..., Server], auth: str) -> None:
+    port = free_port()
+    srv = servers(
+        args=("--metrics-bind", f"127.0.0.1:{port}"),
+        env={"CLOACINA_METRICS_AUTH": auth, "CLOACINA_METRICS_TOKEN": METRICS_TOKEN},
+    )
+    here = srv.request("GET", "/metrics", key=BOOT)
+    assert_error(here, 404, "not_found", "on the separate metrics address set by --metrics-bind")
+    srv.tenant("acme")
+    url = f"http://127.0.0.1:{port}/metrics"
+    if auth == "auto":  # a loopback metrics address is open
+        response = scrape(url)
+    else:
+        assert_error(scrape(url), 401, "unauthorized", "because --metrics-auth is 'always'")
+        assert_error(scrape(url, "clk_nope"), 401, "unauthorized")
+        assert is_metrics(scrape(url, METRICS_TOKEN))
+        response = scrape(url, BOOT)
+    assert is_metrics(response)
+    # the main address's requests are counted in the metrics served here
+    assert 'method="POST",route="/v1/tenants",status="201"' in response.text
+    assert_error(scrape(f"http://127.0.0.1:{port}/other", BOOT), 404, "not_found", "/metrics")
+    posted = httpx.post(url, headers={"Authorization": f"Bearer {BOOT}"}, timeout=30)
+    assert_error(posted, 405, "method_not_allowed")
+
+
+def test_a_busy_metrics_address_stops_the_start(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cloacina_host.server",
+                "--bind",
+                f"127.0.0.1:{free_port()}",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--metrics-bind",
+                f"127.0.0.1:{taken}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CLOACINA_BOOTSTRAP_KEY": BOOT},
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.endswith(
+        f"cloacina-server: error: cannot serve metrics on 127.0.0.1:{taken}: "
+        "Address already in use\n"
+    ), proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        ("10.1.2.3", False),
+        ("::ffff:10.1.2.3", False),
+        ("metrics.internal", False),
+    ],
+)
+def test_which_binds_are_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import stat
 import threading
 from collections.abc import Iterator
@@ -26,6 +28,8 @@ def test_restart_keeps_tenants_keys_and_packages(
     srv = own_server.start()
     key_file = srv.data_dir / "bootstrap-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(srv.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((srv.data_dir / "cloacina.db").stat().st_mode) == 0o600
     boot = key_file.read_text().strip()
     assert boot.startswith("clk_")
     srv.ok("POST", "/v1/tenants", boot, json={"name": "acme", "description": "pricing"})
@@ -51,6 +55,35 @@ def test_restart_keeps_tenants_keys_and_packages(
     assert pushed["fires"] == 1
     response = srv.request("DELETE", "/v1/tenants/acme/packages/pricing-publisher", key["key"])
     assert_error(response, 409, "bound_subscribers", GUARD)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced by another file"])
+def test_a_deleted_or_replaced_database_refuses_requests(own_server: Server, how: str) -> None:
+    srv = own_server.start()
+    boot = (srv.data_dir / "bootstrap-key").read_text().strip()
+    srv.ok("POST", "/v1/tenants", boot, json={"name": "acme"})
+    db = srv.data_dir / "cloacina.db"
+    if how == "deleted":
+        for f in srv.data_dir.glob("cloacina.db*"):
+            f.unlink()
+    else:
+        shutil.copy(db, srv.data_dir / "copy.db")
+        os.replace(srv.data_dir / "copy.db", db)
+    said = f"the database file '{db}' was {how} while this process had it open; restart"
+    ready = srv.request("GET", "/ready", key=None)
+    assert_error(ready, 503, "not_ready", f"the database is not reachable: {said}")
+    for attempt in range(3):  # every pooled connection and every new one refuses alike
+        create = srv.request("POST", "/v1/tenants", boot, json={"name": f"beta{attempt}"})
+        assert_error(create, 503, "database_unavailable", said)
+    listing = srv.request("GET", "/v1/tenants", boot)
+    assert_error(listing, 503, "database_unavailable", said)
+    assert srv.request("GET", "/health", key=None).json() == {"status": "ok"}
+    if how == "deleted":
+        assert not db.exists()  # no empty database was created in its place
+    else:  # a restart opens the file now in place: the refused writes are nowhere
+        srv.stop()
+        srv.start()
+        assert [t["name"] for t in srv.ok("GET", "/v1/tenants", boot)["items"]] == ["acme"]
 
 
 def test_concurrent_uploads_and_deletes_end_consistent(

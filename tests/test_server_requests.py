@@ -71,6 +71,12 @@ def test_malformed_requests(server: Server) -> None:
         400,
         "invalid_request",
     )
+    assert_error(
+        server.request("POST", "/v1/tenants", json={"name": "wordy", "description": "d" * 1025}),
+        400,
+        "invalid_request",
+        "description: String should have at most 1024 characters",
+    )
     assert server.ok("GET", "/v1/tenants")["total"] == before
     assert_error(server.request("GET", "/v1/nope"), 404, "not_found", "no route GET /v1/nope")
     assert_error(server.request("GET", "/nope", key=None), 404, "not_found")

@@ -3,10 +3,15 @@ server tests)."""
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from cloacina_host.control.daemon import Daemon
 from cloacina_host.control.status import PackageStatus, State
 from cloacina_host.control.store import ConflictError, Store, hash_key
 from cloacina_host.errors import InvalidInputError, NotFoundError
@@ -26,7 +31,11 @@ def test_tenants(store: Store) -> None:
         store.create_tenant("acme")
     with pytest.raises(InvalidInputError, match=r"tenant name '\.\./x' is invalid"):
         store.create_tenant("../x")
-    assert [t["name"] for t in store.list_tenants()] == ["acme"]
+    store.create_tenant("wordy", "d" * 1024)  # the limit itself is fine
+    with pytest.raises(InvalidInputError, match="has 1025 characters; the limit is 1024"):
+        store.create_tenant("wordier", "d" * 1025)
+    assert [t["name"] for t in store.list_tenants()] == ["acme", "wordy"]
+    store.delete_tenant("wordy")
     store.delete_tenant("acme")
     with pytest.raises(NotFoundError):
         store.delete_tenant("acme")
@@ -71,3 +80,54 @@ def test_packages_and_status(store: Store, c_archives: dict[str, Path]) -> None:
     assert store.read_status("acme") == [written]  # the same typed value comes back
     store.delete_package("acme", row.id)
     assert store.list_packages("acme") == []
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def open_store(data: Path) -> tuple[Store, Callable[[], None]]:  # the server's way
+    store = Store.for_data_dir(data)
+    return store, store.close
+
+
+def open_daemon(data: Path) -> tuple[Store, Callable[[], None]]:  # the daemon's way
+    daemon = Daemon(data / "packages", data, probe=False)  # `daemon start`'s default folder
+    return daemon.plane.store, daemon.plane.close
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("opener", [open_store, open_daemon])
+def test_data_dir_and_database_are_private(
+    tmp_path: Path, opener: Callable[[Path], tuple[Store, Callable[[], None]]]
+) -> None:
+    data = tmp_path / "home" / "data"
+    with capture_logs() as logs:
+        store, close = opener(data)
+    try:
+        store.create_tenant("acme")  # a write, so the WAL and its index exist
+        db = data / "cloacina.db"
+        files = [db, data / "cloacina.db-wal", data / "cloacina.db-shm"]
+        assert all(f.exists() for f in files)
+        assert (mode(data), [mode(f) for f in files]) == (0o700, [0o600] * 3)
+        assert not [e for e in logs if e["log_level"] == "warning"]
+    finally:
+        close()
+    # a looser directory or database found at start is tightened, with a warning
+    os.chmod(data, 0o755)
+    os.chmod(db, 0o644)
+    with capture_logs() as logs:
+        opener(data)[1]()
+    assert (mode(data), mode(db)) == (0o700, 0o600)
+    warned = {(e["event"], e["path"], e["mode"]) for e in logs if e["log_level"] == "warning"}
+    assert warned == {
+        ("data_dir_tightened", str(data), "0o755"),
+        ("database_file_tightened", str(db), "0o644"),
+    }

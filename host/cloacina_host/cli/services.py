@@ -155,6 +155,32 @@ def server_group() -> None:
     metavar="URL",
     help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
 )
+@click.option(
+    "--metrics-bind",
+    default=None,
+    envvar="CLOACINA_METRICS_BIND",
+    show_envvar=True,
+    metavar="HOST:PORT",
+    help="Serve /metrics on this separate address instead of the API's.",
+)
+@click.option(
+    "--metrics-token",
+    default=None,
+    envvar="CLOACINA_METRICS_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="A bearer token that may read the metrics besides a platform admin key "
+    "(prefer the environment variable: flags show in the process list).",
+)
+@click.option(
+    "--metrics-auth",
+    type=click.Choice(["auto", "always"]),
+    default="auto",
+    envvar="CLOACINA_METRICS_AUTH",
+    show_envvar=True,
+    show_default=True,
+    help="auto: the metrics need a token unless their address is loopback; always: everywhere.",
+)
 @_worker_options
 @click.pass_context
 def server_start(
@@ -163,6 +189,9 @@ def server_start(
     bind: str,
     data_dir: Path | None,
     database_url: str | None,
+    metrics_bind: str | None,
+    metrics_token: str | None,
+    metrics_auth: str,
     **worker_flags: Any,
 ) -> None:
     """Serve the API (docs/api.md) until SIGINT/SIGTERM.
@@ -183,6 +212,9 @@ def server_start(
             port,
             database_url or None,
             log_level=level,
+            metrics_bind=metrics_bind or None,
+            metrics_token=metrics_token or None,
+            metrics_auth=metrics_auth,
             isolation=isolation,
             workers=workers,
         )

@@ -40,9 +40,10 @@ class Daemon:
         isolation: Isolation = "tenant",
         workers: WorkerSettings | None = None,
     ) -> None:
+        # first: the plane makes data_dir 0700, before the folder inside it is created
+        self.plane = ControlPlane(Path(data_dir), probe=probe, isolation=isolation, workers=workers)
         self.packages_dir = Path(packages_dir)
         self.packages_dir.mkdir(parents=True, exist_ok=True)
-        self.plane = ControlPlane(Path(data_dir), probe=probe, isolation=isolation, workers=workers)
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
         # archive path -> (mtime_ns, size, parsed result) so unchanged files are not re-read

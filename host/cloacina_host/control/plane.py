@@ -31,7 +31,7 @@ from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
 from .reconciler import Desired, Reconciler, Report
 from .status import PackageStatus, State
-from .store import PackageRow, Store
+from .store import PackageRow, Store, private_dir
 from .workers import Quarantined, WorkerBooks
 
 log = structlog.get_logger("cloacina")
@@ -64,7 +64,7 @@ class ControlPlane:
         workers: WorkerSettings | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         self.libs_dir = self.data_dir / "libs"
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)
@@ -218,19 +218,27 @@ class ControlPlane:
 
     def check_archive(self, data: bytes | Path) -> tuple[PackageArchive, Path]:
         """Read an untrusted archive, write its library, and (with ``probe``) validate the
-        library in a child process; the library's own name/version must match the manifest."""
+        library in a child process; the library's own name/version must match the manifest.
+        A refused library is removed again unless the file was there before (a stored
+        package may use the same bytes)."""
         archive = read_archive(data)
         manifest = archive.manifest
+        existed = (self.libs_dir / f"{manifest.sha256}.so").exists()
         path = self.library_file(archive)
         if self.probe:
-            decl = probe_library(path, env=self.worker_settings.env)
-            if (decl.name, decl.version) != (manifest.name, manifest.version):
-                raise PackageError(
-                    f"package '{manifest.name}' {manifest.version}: the manifest does not match "
-                    f"its library, which declares package '{decl.name}' {decl.version}; "
-                    "re-pack it with `cloacinactl package pack`",
-                    package=manifest.name,
-                )
+            try:
+                decl = probe_library(path, env=self.worker_settings.env)
+                if (decl.name, decl.version) != (manifest.name, manifest.version):
+                    raise PackageError(
+                        f"package '{manifest.name}' {manifest.version}: the manifest does not "
+                        f"match its library, which declares package '{decl.name}' "
+                        f"{decl.version}; re-pack it with `cloacinactl package pack`",
+                        package=manifest.name,
+                    )
+            except BaseException:
+                if not existed:
+                    path.unlink(missing_ok=True)
+                raise
         return archive, path
 
     # ------------------------------------------------------------------ reconcile

@@ -7,7 +7,9 @@ the same code path serves both. Keys are stored only as SHA-256 hashes.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
+import stat
 import time
 import uuid
 from collections.abc import Iterable
@@ -17,14 +19,18 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 
 from ..errors import CloacinaError, InvalidInputError, NotFoundError
 from ..packaging.manifest import Manifest
 from .status import PackageStatus, State
 
+log = structlog.get_logger("cloacina")
+
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"
+MAX_TENANT_DESCRIPTION = 1024  # characters
 
 metadata = sa.MetaData()
 
@@ -84,6 +90,12 @@ class ConflictError(CloacinaError):
     """A stored thing already exists in a conflicting form."""
 
     code = "conflict"
+
+
+class StoreUnavailableError(CloacinaError):
+    """The database cannot be used any more: its SQLite file was deleted or replaced."""
+
+    code = "database_unavailable"
 
 
 def hash_key(plaintext: str) -> str:
@@ -146,6 +158,50 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'cloacina.db'}"
 
 
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and its parents) a directory only its owner may enter: a new one is
+    created with mode 0700, an existing one loses its group and other bits (with a warning;
+    one it cannot change is used as it is, with a warning)."""
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        _tighten(path, 0o077, "data_dir")
+    else:
+        os.chmod(path, 0o700)  # whatever the umask
+    return path
+
+
+def _tighten(path: Path, loose: int, what: str) -> None:
+    """Clear the ``loose`` permission bits of an existing ``path``, warning when any was set."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & loose:
+        return
+    try:
+        os.chmod(path, mode & ~loose)
+    except OSError as exc:
+        log.warning(f"{what}_not_private", path=str(path), mode=oct(mode), error=str(exc))
+    else:
+        log.warning(f"{what}_tightened", path=str(path), mode=oct(mode), now=oct(mode & ~loose))
+
+
+def _private_database(path: Path) -> tuple[int, int]:
+    """Create the SQLite file with mode 0600 before SQLite does (its ``-wal`` and ``-shm``
+    files take the database's mode); tighten an existing one and its companions. Returns
+    the file's identity, ``(st_dev, st_ino)``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            _tighten(file, 0o177, "database_file")
+    return st.st_dev, st.st_ino
+
+
 class Store:
     """All durable state of one host (daemon or server)."""
 
@@ -156,18 +212,46 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url
+        #: the SQLite file and its identity when opened (None for PostgreSQL or in memory)
+        self.path: Path | None = None
+        database = sa.engine.make_url(url).database
+        if url.startswith("sqlite") and database and database != ":memory:":
+            self.path = Path(database).absolute()
+            self._identity = _private_database(self.path)
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.path is not None:
+            # every read and write begins a transaction: none may go to an unlinked file,
+            # and no new connection may create an empty database in a deleted one's place
+            sa.event.listen(self.engine, "do_connect", self._check_file)
+            sa.event.listen(self.engine, "begin", self._check_file)
         metadata.create_all(self.engine)
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Store:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        private_dir(Path(data_dir))
         return cls(url or sqlite_url(Path(data_dir)))
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _check_file(self, *_event: Any) -> None:
+        """Refuse the transaction when the SQLite file is no longer the one opened: SQLite
+        would go on reading and acknowledging writes into the unlinked file."""
+        assert self.path is not None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            happened = "deleted"
+        else:
+            if (st.st_dev, st.st_ino) == self._identity:
+                return
+            happened = "replaced by another file"
+        raise StoreUnavailableError(
+            f"the database file '{self.path}' was {happened} while this process had it "
+            "open; restart the server (or daemon) to open the database again"
+        )
 
     # ------------------------------------------------------------------ tenants
 
@@ -175,6 +259,12 @@ class Store:
         if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 64:
             raise InvalidInputError(
                 f"tenant name {name!r} is invalid: use 1-64 letters, digits, '-' or '_'"
+            )
+        if len(description) > MAX_TENANT_DESCRIPTION:
+            raise InvalidInputError(
+                f"the description of tenant '{name}' has {len(description)} characters; "
+                f"the limit is {MAX_TENANT_DESCRIPTION}",
+                tenant=name,
             )
         with self.engine.begin() as conn:
             if conn.execute(sa.select(tenants.c.name).where(tenants.c.name == name)).first():

@@ -4,6 +4,8 @@ bootstrap key. Framework-free (the error envelope maps :class:`ApiError` to HTTP
 from __future__ import annotations
 
 import contextlib
+import hmac
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,14 @@ from pathlib import Path
 import structlog
 
 from ..control.plane import ControlPlane
-from ..control.store import ROLES, ConflictError, KeyRecord, new_key
+from ..control.store import (
+    ROLES,
+    ConflictError,
+    KeyRecord,
+    Store,
+    StoreUnavailableError,
+    new_key,
+)
 from ..errors import CloacinaError, GuardError, NotFoundError, StateError, WorkerUnavailableError
 
 log = structlog.get_logger("cloacina")
@@ -39,6 +48,8 @@ def status_of(exc: CloacinaError) -> int:
         return 409
     if exc.code == "duplicate_name":
         return 409
+    if isinstance(exc, StoreUnavailableError):
+        return 503
     return 400  # package, declaration, ABI, load, input and plugin errors
 
 
@@ -71,6 +82,51 @@ def bearer_token(header: str | None) -> str:
             401, "unauthorized", "malformed Authorization header: expected 'Bearer <key>'"
         )
     return token
+
+
+METRICS_AUTH = ("auto", "always")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind host is a loopback address (127.0.0.0/8, ::1, ``localhost``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a host name other than localhost, or "" (every address)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def authorize_metrics(
+    store: Store, header: str | None, *, bind_host: str, token: str | None, auth: str
+) -> None:
+    """Who may scrape metrics served on ``bind_host``: anyone on a loopback address under
+    ``auth="auto"``, else a platform admin key or ``token`` (:class:`ApiError` 401/403)."""
+    if auth == "auto" and is_loopback(bind_host):
+        return
+    if header is None:
+        why = (
+            "--metrics-auth is 'always'"
+            if auth != "auto"
+            else f"the server listens on '{bind_host}', which is not a loopback address"
+        )
+        raise ApiError(
+            401,
+            "unauthorized",
+            "metrics need 'Authorization: Bearer <token>' with a platform admin key or the "
+            f"metrics token (--metrics-token, CLOACINA_METRICS_TOKEN) because {why}",
+        )
+    given = bearer_token(header)
+    if token and hmac.compare_digest(given.encode(), token.encode()):
+        return
+    record = store.lookup_key(given)
+    if record is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key, and not the metrics token")
+    if not (record.is_admin and record.tenant is None):
+        raise ApiError(403, "forbidden", "metrics need a platform admin key or the metrics token")
 
 
 def ensure_bootstrap_key(app: ControlPlane, key: str | None) -> Path | None:

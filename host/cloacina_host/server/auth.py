@@ -9,7 +9,7 @@ from fastapi import Depends, Request, WebSocket
 
 from ..core.registry import Kind
 from ..isolation.tenant import TenantRuntime
-from .access import RANK, ApiError, Principal, bearer_token
+from .access import RANK, ApiError, Principal, authorize_metrics, bearer_token
 from .context import Context, context_of
 from .responses import not_found
 
@@ -59,6 +59,29 @@ def platform(who: Caller) -> Principal:
 
 
 Platform = Annotated[Principal, Depends(platform)]
+
+
+def metrics_reader(request: Request) -> None:
+    """Whether the caller may read ``/metrics`` on this address (docs/api.md, Metrics)."""
+    ctx = context_of(request)
+    cfg = ctx.settings
+    if cfg.metrics_bind is not None:
+        raise ApiError(
+            404,
+            "not_found",
+            "metrics are not served on this address but on the separate metrics address "
+            "set by --metrics-bind (CLOACINA_METRICS_BIND)",
+        )
+    authorize_metrics(
+        ctx.store,
+        request.headers.get("authorization"),
+        bind_host=cfg.bind_host,
+        token=cfg.metrics_token,
+        auth=cfg.metrics_auth,
+    )
+
+
+MetricsReader = Annotated[None, Depends(metrics_reader)]
 
 
 def ws_principal(ctx: Context, ws: WebSocket) -> Principal:

@@ -30,6 +30,15 @@ class Settings:
     poll_seconds: float = POLL_SECONDS
     tick_seconds: float = TICK_SECONDS
     max_body: int = MAX_BODY
+    #: the host the app listens on: under ``metrics_auth="auto"`` a loopback one serves
+    #: ``/metrics`` without a token (:func:`~.serve.run` sets it from its bind address)
+    bind_host: str = "127.0.0.1"
+    #: ``HOST:PORT`` of the separate metrics listener; then ``/metrics`` here answers 404
+    metrics_bind: str | None = None
+    #: a bearer token that may read ``/metrics`` besides a platform admin key
+    metrics_token: str | None = None
+    #: ``"auto"`` (a token unless the address is loopback) or ``"always"``
+    metrics_auth: str = "auto"
 
 
 @dataclass

@@ -4,6 +4,8 @@
 fires, graph runs and accumulator wake-ups to it directly. Each instance has its own
 ``CollectorRegistry``: several servers (or tests) in one process do not clash.
 
+:func:`serve_metrics` serves them on a separate address (``--metrics-bind``).
+
 Counts that the runtime already keeps exactly (events and errors per accumulator, bound
 subscribers per reactor, loaded packages per tenant) are read at scrape time from a
 ``source`` callable instead of being counted again on the hot path.
@@ -11,15 +13,23 @@ subscribers per reactor, loaded packages per tenant) are read at scrape time fro
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from http import HTTPStatus
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.types import StartResponse, WSGIEnvironment
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer, make_wsgi_app
 from prometheus_client.registry import Collector
 
 from ..core.executor import GraphRun
 from ..core.views import TenantSample
+from .access import ApiError
 
 #: Buckets for fires and graph runs: native calls take microseconds to seconds.
 FAST_BUCKETS = (
@@ -238,3 +248,51 @@ class Metrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every family."""
         return generate_latest(self.registry)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log, as on the main address."""
+
+
+def serve_metrics(
+    metrics: Metrics, host: str, port: int, authorize: Callable[[str | None], None]
+) -> Callable[[], None]:
+    """Serve ``GET /metrics`` on ``host:port`` from a thread (the stdlib's WSGI server with
+    prometheus-client's exposition); ``authorize`` gets the ``Authorization`` header and
+    raises :class:`ApiError` to refuse. Returns the function that stops the listener."""
+    exposition = make_wsgi_app(metrics.registry)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        try:
+            if path != "/metrics":
+                raise ApiError(404, "not_found", f"no route {method} {path}: use GET /metrics")
+            if method != "GET":
+                raise ApiError(405, "method_not_allowed", f"method {method} is not allowed")
+            authorize(environ.get("HTTP_AUTHORIZATION"))
+        except ApiError as exc:
+            body = orjson.dumps({"error": exc.message, "code": exc.code})
+            start_response(
+                f"{exc.status} {HTTPStatus(exc.status).phrase}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        output: Iterable[bytes] = exposition(environ, start_response)
+        return output
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Listener(ThreadingWSGIServer):
+        address_family = family
+
+    httpd = make_server(host, port, app, Listener, handler_class=_Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, name="metrics-listener", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+    return stop

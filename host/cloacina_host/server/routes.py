@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from ..control.status import State
-from ..control.store import Store
+from ..control.store import MAX_TENANT_DESCRIPTION, Store
 from ..errors import NotFoundError
 from .access import ApiError
-from .auth import Admin, Caller, Platform, Read, Write
+from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
 from .context import Ctx
 from .payloads import package_items
 from .responses import envelope, json_response, not_found
@@ -31,7 +31,7 @@ router = APIRouter()
 class TenantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TENANT_DESCRIPTION)
 
 
 class KeyIn(BaseModel):
@@ -72,7 +72,7 @@ def ready_probe(ctx: Ctx) -> Response:
 
 
 @router.get("/metrics", tags=["probes"])
-def metrics_route(ctx: Ctx) -> Response:
+def metrics_route(ctx: Ctx, _: MetricsReader) -> Response:
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -1,9 +1,11 @@
 """Running the server: ``cloacina-server`` flags, the bind address, uvicorn and signals."""
 
 import argparse
+import dataclasses
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -13,11 +15,12 @@ import uvicorn
 from .. import log as logsetup
 from ..control.plane import ControlPlane, default_data_dir
 from ..control.store import Store
-from ..errors import InvalidInputError
+from ..errors import CloacinaError, InvalidInputError
 from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
+from .access import METRICS_AUTH, authorize_metrics
 from .asgi import create_app
 from .context import MAX_BODY, Settings
-from .metrics import Metrics
+from .metrics import Metrics, serve_metrics
 from .tickets import TICKET_TTL
 
 log = structlog.get_logger("cloacina")
@@ -49,6 +52,9 @@ def run(
     settings: Settings | None = None,
     isolation: Isolation = "tenant",
     workers: WorkerSettings | None = None,
+    metrics_bind: str | None = None,
+    metrics_token: str | None = None,
+    metrics_auth: str | None = None,
 ) -> None:
     """Serve the API until SIGINT/SIGTERM (what ``cloacinactl server start`` runs).
 
@@ -62,8 +68,14 @@ def run(
       and generates one when that is unset too (only used while the store has no keys).
     - ``isolation``/``workers``: ``tenant`` runs each tenant in a supervised worker process
       set up by ``workers`` (see :func:`worker_settings`); ``none`` runs them in the server.
-    - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds) and
-      ``CLOACINA_MAX_BODY_BYTES`` from the environment, else the defaults.
+    - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds),
+      ``CLOACINA_MAX_BODY_BYTES``, ``CLOACINA_METRICS_BIND``, ``CLOACINA_METRICS_TOKEN`` and
+      ``CLOACINA_METRICS_AUTH`` from the environment, else the defaults. Its ``bind_host``
+      is always ``host``.
+    - ``metrics_bind``/``metrics_token``/``metrics_auth`` (when not None) replace the
+      settings' ones: serve metrics on a separate ``HOST:PORT`` instead of ``/metrics`` here;
+      a token that may read them besides a platform admin key; ``"auto"`` (a token is needed
+      unless the address is loopback) or ``"always"``.
     """
     data = Path(data_dir) if data_dir else default_data_dir()
     if bootstrap_key is None:
@@ -72,12 +84,30 @@ def run(
         settings = Settings(
             ticket_ttl=float(os.environ.get("CLOACINA_WS_TICKET_TTL") or TICKET_TTL),
             max_body=int(os.environ.get("CLOACINA_MAX_BODY_BYTES") or MAX_BODY),
+            metrics_bind=os.environ.get("CLOACINA_METRICS_BIND") or None,
+            metrics_token=os.environ.get("CLOACINA_METRICS_TOKEN") or None,
+            metrics_auth=os.environ.get("CLOACINA_METRICS_AUTH") or "auto",
         )
+    settings = dataclasses.replace(
+        settings,
+        bind_host=host,
+        metrics_bind=metrics_bind or settings.metrics_bind,
+        metrics_token=metrics_token or settings.metrics_token,
+        metrics_auth=(metrics_auth or settings.metrics_auth).lower(),
+    )
+    if settings.metrics_auth not in METRICS_AUTH:
+        raise InvalidInputError(
+            f"invalid metrics auth {settings.metrics_auth!r}: use 'auto' or 'always'"
+        )
+    metrics_at = parse_bind(settings.metrics_bind) if settings.metrics_bind else None
     store = Store.for_data_dir(data, database_url)
     metrics = Metrics()
     plane = ControlPlane(data, store, observer=metrics, isolation=isolation, workers=workers)
+    stop_metrics: Callable[[], None] | None = None
     try:
         asgi = create_app(plane, metrics, bootstrap_key=bootstrap_key, settings=settings)
+        if metrics_at is not None:
+            stop_metrics = _metrics_listener(metrics, store, settings, *metrics_at)
         config = uvicorn.Config(
             asgi,
             host=host,
@@ -96,7 +126,33 @@ def run(
                 signal.signal(signum, _exit_ok)
         uvicorn.Server(config).run()
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         plane.close()
+
+
+def _metrics_listener(
+    metrics: Metrics, store: Store, settings: Settings, host: str, port: int
+) -> Callable[[], None]:
+    """The separate metrics address (``--metrics-bind``), with the same rules on its host."""
+
+    def authorize(header: str | None) -> None:
+        authorize_metrics(
+            store,
+            header,
+            bind_host=host,
+            token=settings.metrics_token,
+            auth=settings.metrics_auth,
+        )
+
+    try:
+        stop = serve_metrics(metrics, host, port, authorize)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    log.info("metrics_listening", url=f"http://{host}:{port}/metrics")
+    return stop
 
 
 def _exit_ok(_signum: int, _frame: FrameType | None) -> None:
@@ -129,6 +185,25 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("CLOACINA_LOG_LEVEL") or "info",
         help="log level (env CLOACINA_LOG_LEVEL; default %(default)s)",
     )
+    parser.add_argument(
+        "--metrics-bind",
+        default=os.environ.get("CLOACINA_METRICS_BIND") or None,
+        metavar="HOST:PORT",
+        help="serve /metrics on this separate address instead (env CLOACINA_METRICS_BIND)",
+    )
+    parser.add_argument(
+        "--metrics-token",
+        default=os.environ.get("CLOACINA_METRICS_TOKEN") or None,
+        help="a bearer token that may read the metrics besides a platform admin key "
+        "(env CLOACINA_METRICS_TOKEN, which keeps it out of the process list)",
+    )
+    parser.add_argument(
+        "--metrics-auth",
+        choices=METRICS_AUTH,
+        default=os.environ.get("CLOACINA_METRICS_AUTH") or "auto",
+        help="auto: a token is needed unless the metrics address is loopback; always: "
+        "everywhere (env CLOACINA_METRICS_AUTH; default %(default)s)",
+    )
     for flag in WORKER_FLAGS:
         parser.add_argument(
             flag.name,
@@ -140,16 +215,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         host, port = parse_bind(args.bind)
+        if args.metrics_bind:
+            parse_bind(args.metrics_bind)
         isolation, workers = worker_settings(vars(args), args.log_level)
     except InvalidInputError as exc:
         parser.error(str(exc))
     logsetup.configure(args.log_level)
-    run(
-        args.data_dir,
-        host,
-        port,
-        args.database_url,
-        log_level=args.log_level,
-        isolation=isolation,
-        workers=workers,
-    )
+    try:
+        run(
+            args.data_dir,
+            host,
+            port,
+            args.database_url,
+            log_level=args.log_level,
+            metrics_bind=args.metrics_bind,
+            metrics_token=args.metrics_token,
+            metrics_auth=args.metrics_auth,
+            isolation=isolation,
+            workers=workers,
+        )
+    except CloacinaError as exc:
+        parser.exit(1, f"cloacina-server: error: {exc}\n")
