@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from conftest import pack_library
@@ -405,6 +408,80 @@ def test_five_straight_failures_mark_the_tenant_crashed_until_restarted(
     assert [r["name"] for r in srv.ok("GET", f"/v1/tenants/{tenant}/reactors", key)["items"]] == [
         "PriceReactor"
     ]
+
+
+def cli(srv: Server, key: str, tenant: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "CLOACINA_SERVER": srv.url,
+        "CLOACINA_API_KEY": key,
+        "CLOACINA_TENANT": tenant,
+        "CLOACINA_HOME": str(srv.data_dir.parent / "cli-home"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "cloacina_host", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_the_cli_and_metrics_show_the_quarantine(
+    hostile_server: Server, hostile_archives: dict[str, Path]
+) -> None:
+    srv = hostile_server
+    tenant, key = srv.tenant(f"c-{uuid.uuid4().hex[:6]}", role="admin")
+    srv.upload(tenant, key, hostile_archives["hostile"])
+    events = f"/v1/tenants/{tenant}/accumulators/orders/events"
+    srv.request("POST", events, key, content=b'{"node": "segv"}')
+    quarantined(srv, tenant, "hostile")
+    listed = cli(srv, key, tenant, "package", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    (item,) = orjson.loads(listed.stdout)
+    assert (item["status"], item["reason"]) == ("crashed", f"{NODE} {SEGV}")
+    status = cli(srv, key, tenant, "graph", "status", "HostileReactor")
+    assert status.returncode == 3
+    assert status.stderr.strip() == (
+        f"Error: 'HostileReactor' of package 'hostile' is not loaded in tenant '{tenant}' "
+        f"(package crashed: {NODE} {SEGV})"
+    )
+    shown = cli(srv, key, tenant, "tenant", "worker")
+    assert shown.returncode == 0 and "worker: ready" in shown.stdout
+    assert f"last death: {NODE} {SEGV}" in shown.stdout
+    metrics = srv.request("GET", "/metrics", key=None).text
+    for family in (
+        f'cloacina_worker_crashes_total{{cause="crashed",tenant="{tenant}"}} 1.0',
+        f'cloacina_worker_restarts_total{{tenant="{tenant}"}} 1.0',
+        f'cloacina_package_quarantines_total{{tenant="{tenant}"}} 1.0',
+        f'cloacina_worker_up{{tenant="{tenant}"}} 1.0',
+        f'cloacina_worker_channel_depth{{tenant="{tenant}"}} 0.0',
+    ):
+        assert family in metrics, family
+    retried = cli(srv, key, tenant, "package", "retry", "hostile")
+    assert retried.returncode == 0 and retried.stdout.strip() == "OK: package hostile is loaded"
+    restarted = cli(srv, key, tenant, "tenant", "restart")
+    assert restarted.returncode == 0, restarted.stderr
+    assert restarted.stdout.startswith(f"OK: the worker of tenant {tenant} restarted")
+    assert srv.packages(tenant, key)["hostile"]["status"] == "loaded"  # reloaded by the restart
+
+
+def test_workers_can_run_as_an_unprivileged_user(
+    tmp_path: Path, hostile_archives: dict[str, Path]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("--worker-user needs a server running as root")
+    srv = Server(tmp_path / "data", env={"CLOACINA_WORKER_USER": "nobody"}).start()
+    try:
+        tenant, key, uploaded = hostile_tenant(srv, hostile_archives["snoop"])
+        assert uploaded["status"] == "loaded", uploaded
+        assert worker(srv, tenant)["sandbox"]["user"] == "nobody"
+        events = f"/v1/tenants/{tenant}/accumulators/probe_requests/events"
+        srv.ok("POST", events, key, json={"path": str(srv.data_dir / "cloacina.db")})
+        peek = srv.ok("GET", f"/v1/tenants/{tenant}/graphs/snooper", key)["last_run"]
+        assert peek["outputs"]["peek"]["opened"] is False
+    finally:
+        srv.stop()
 
 
 def test_the_server_restarts_clean_on_the_same_data_dir(

@@ -105,9 +105,24 @@ def _reactor_or_graph(r: Remote, name: str) -> tuple[str, dict[str, Any]]:
             raise
         if str(exc) == str(first):  # e.g. the tenant itself is unknown
             raise
-        raise RemoteError(
-            f"no reactor or graph named '{name}' in tenant '{r.tenant}'", 404, "not_found"
-        ) from None
+        raise RemoteError(_why_missing(r, name), 404, "not_found") from None
+
+
+def _why_missing(r: Remote, name: str) -> str:
+    """Why ``name`` is not loaded: the stored package that declares it and its status
+    (crashed or hung with the reason, pending, failed), or that no package declares it."""
+    for item in r.client.get(r.path("packages"))["items"]:
+        if name in (item.get("reactors") or []) or name in (item.get("graphs") or []):
+            continue  # loaded: not why it is missing
+        declared = r.client.get(r.path("packages", item["id"])).get("declarations") or {}
+        names = {d.get("name") for kind in ("reactors", "graphs") for d in declared.get(kind, [])}
+        if name in names and item.get("status") != "superseded":
+            reason = f": {item['reason']}" if item.get("reason") else ""
+            return (
+                f"'{name}' of package '{item['name']}' is not loaded in tenant '{r.tenant}' "
+                f"(package {item['status']}{reason})"
+            )
+    return f"no reactor or graph named '{name}' in tenant '{r.tenant}'"
 
 
 @graph_group.command("accumulators")

@@ -203,6 +203,24 @@ def _daemon_status(data_dir: Path) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.to_dict().items() if k in keys} for row in rows]
 
 
+@package_group.command("retry")
+@click.argument("ref", metavar="ID|NAME[@VERSION]")
+@remote_options
+@click.pass_context
+def package_retry(ctx: click.Context, ref: str) -> None:
+    """Let a quarantined package (crashed or hung its tenant's worker) load again.
+
+    Uploading the package again does the same. If it crashes the worker again, it is
+    quarantined again."""
+    with remote(ctx) as r:
+        body = r.client.post(r.path("packages", ref, "retry"))
+    if r.json:
+        emit_json(body)
+        return
+    reason = f": {body['reason']}" if body.get("reason") else ""
+    click.echo(f"OK: package {body['name']} is {body['status']}{reason}")
+
+
 @package_group.command("delete")
 @click.argument("ref", metavar="ID|NAME[@VERSION]")
 @remote_options

@@ -1,6 +1,9 @@
-"""``tenant create|list|delete`` (a platform admin key's business)."""
+"""``tenant create|list|delete`` (a platform admin key's business), ``tenant restart`` and
+``tenant worker`` (a tenant's worker process)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -55,3 +58,48 @@ def tenant_delete(ctx: click.Context, name: str) -> None:
         emit_json(body)
     else:
         click.echo(f"OK: tenant {name} deleted")
+
+
+def _worker_lines(body: dict[str, Any]) -> list[str]:
+    lines = [
+        f"worker: {body['state']}" + (f" (pid {body['pid']})" if body.get("pid") else ""),
+        f"restarts: {body['restarts']}, straight failures: {body['failures']}",
+        f"call deadline: {body['call_deadline_seconds']:g}s",
+    ]
+    if body.get("last_death"):
+        lines.append(f"last death: {body['last_death']}")
+    return lines
+
+
+@tenant_group.command("restart")
+@click.argument("name", required=False)
+@remote_options
+@click.pass_context
+def tenant_restart(ctx: click.Context, name: str | None) -> None:
+    """Restart tenant NAME's worker process and reload its packages.
+
+    Also what brings a tenant back once it is marked crashed (its worker failed five times
+    in a row). Needs an admin key of the tenant or a platform admin key."""
+    with remote(ctx, tenant=name is None) as r:
+        body = r.client.post(f"/v1/tenants/{segment(name)}/restart" if name else r.path("restart"))
+    if r.json:
+        emit_json(body)
+        return
+    click.echo(f"OK: the worker of tenant {body['tenant']} restarted")
+    for line in _worker_lines(body):
+        click.echo(f"  {line}")
+
+
+@tenant_group.command("worker")
+@click.argument("name", required=False)
+@remote_options
+@click.pass_context
+def tenant_worker(ctx: click.Context, name: str | None) -> None:
+    """Show tenant NAME's worker: its state, restarts and why it last died."""
+    with remote(ctx, tenant=name is None) as r:
+        body = r.client.get(f"/v1/tenants/{segment(name)}/worker" if name else r.path("worker"))
+    if r.json:
+        emit_json(body)
+        return
+    for line in _worker_lines(body):
+        click.echo(line)

@@ -158,6 +158,7 @@ class WorkerTenant:
         self.restarts = 0
         self.crashes: dict[str, int] = {}  # by cause
         self.deadline_kills = 0
+        self.quarantines = 0
         self.last_death: Death | None = None
         self.restart_at = 0.0
         self.ready_since = 0.0
@@ -346,6 +347,8 @@ class WorkerTenant:
             self.crashes[death.cause] = self.crashes.get(death.cause, 0) + 1
             if death.cause == "hung":
                 self.deadline_kills += 1
+            if death.quarantine is not None:
+                self.quarantines += 1
             log.error(
                 "worker_died",
                 tenant=self.tenant,
@@ -469,6 +472,7 @@ class WorkerTenant:
             "failures": self.failures,
             "crashes": dict(self.crashes),
             "deadline_kills": self.deadline_kills,
+            "quarantines": self.quarantines,
             "in_flight": proc.in_flight + proc.channel.backlog if proc is not None else 0,
             "call_deadline_seconds": self.call_deadline,
             "last_death": None if death is None else death.message,

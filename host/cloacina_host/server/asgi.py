@@ -21,7 +21,7 @@ from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
 from .metrics import Metrics
-from .payloads import tenant_samples
+from .payloads import tenant_samples, worker_statuses
 from .responses import STATUS_CODES, envelope
 from .tickets import Tickets
 
@@ -51,6 +51,8 @@ def create_app(
     metrics.run_listeners.append(ctx.hub)
     if metrics.source is None:
         metrics.source = lambda: tenant_samples(plane)
+    if metrics.workers is None:
+        metrics.workers = lambda: worker_statuses(plane)
     ensure_bootstrap_key(plane, bootstrap_key)
 
     api = FastAPI(

@@ -99,6 +99,46 @@ class _Live(Collector):
                     errors.add_metric(labels, acc.errors)
                     depth.add_metric(labels, acc.depth)
         yield from (events, errors, subscribers, loaded, depth)
+        yield from self._workers()
+
+    def _workers(self) -> Iterator[Metric]:
+        """Each tenant's worker, from the supervisor's own counters."""
+        up = GaugeMetricFamily(
+            "cloacina_worker_up", "1 while a tenant's worker serves, else 0.", labels=["tenant"]
+        )
+        restarts = CounterMetricFamily(
+            "cloacina_worker_restarts", "Restarts of a tenant's worker.", labels=["tenant"]
+        )
+        crashes = CounterMetricFamily(
+            "cloacina_worker_crashes",
+            "Deaths of a tenant's worker by cause (crashed, exited, hung, memory).",
+            labels=["tenant", "cause"],
+        )
+        kills = CounterMetricFamily(
+            "cloacina_worker_deadline_kills",
+            "Workers killed because a native call ran past its deadline.",
+            labels=["tenant"],
+        )
+        quarantines = CounterMetricFamily(
+            "cloacina_package_quarantines",
+            "Packages quarantined because a call of theirs ended their tenant's worker.",
+            labels=["tenant"],
+        )
+        depth = GaugeMetricFamily(
+            "cloacina_worker_channel_depth",
+            "Requests sent to a tenant's worker and not answered yet.",
+            labels=["tenant"],
+        )
+        source = self._metrics.workers
+        for tenant, status in source() if source is not None else ():
+            up.add_metric([tenant], 1 if status["state"] == "ready" else 0)
+            restarts.add_metric([tenant], status["restarts"])
+            for cause, count in status["crashes"].items():
+                crashes.add_metric([tenant, cause], count)
+            kills.add_metric([tenant], status["deadline_kills"])
+            quarantines.add_metric([tenant], status["quarantines"])
+            depth.add_metric([tenant], status["in_flight"])
+        yield from (up, restarts, crashes, kills, quarantines, depth)
 
 
 class Metrics:
@@ -107,6 +147,8 @@ class Metrics:
     def __init__(self, source: Callable[[], Iterable[TenantSample]] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.source = source
+        #: (tenant, worker status) of every tenant with a worker, read at scrape time.
+        self.workers: Callable[[], Iterable[tuple[str, dict[str, Any]]]] | None = None
         #: Called with every finished graph run (the server's live output streams).
         self.run_listeners: list[RunListener] = []
         r = self.registry

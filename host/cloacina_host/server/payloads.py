@@ -68,3 +68,13 @@ def tenant_samples(plane: ControlPlane) -> list[TenantSample]:
         if sample is not None:
             samples.append(sample)
     return samples
+
+
+def worker_statuses(plane: ControlPlane) -> list[tuple[str, dict[str, Any]]]:
+    """Every tenant's worker status (none without isolation), for ``/metrics``."""
+    out = []
+    for tenant in plane.tenants():
+        status = plane.worker_status(tenant)
+        if status is not None:
+            out.append((tenant, status))
+    return out
