@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local test test-py lint bench c-examples clean
+.PHONY: setup demo demo-local test test-py lint bench bench-ws c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -46,6 +46,11 @@ bench: c-examples
 	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so \
 	  --rust-publisher plugins/target/release/libpricing_publisher.so \
 	  --rust-subscriber plugins/target/release/libpricing_subscriber.so
+
+## The server: WebSocket throughput and fire latency, --isolation tenant against none.
+bench-ws: c-examples
+	@$(PY) benchmarks/bench_ws.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
 
 clean:
 	rm -rf build .venv plugins/target

@@ -6,6 +6,7 @@
 #   -> tenant acme + key + profile  ->  upload both  ->  graph list / status
 #   -> WebSocket ticket (curl) + event (websocat)  ->  signals and /metrics
 #   -> the guard refuses the publisher  ->  subscribers first, then the publisher
+#   -> (extra) a segfaulting plugin in another tenant: quarantined, the rest keeps firing
 #
 # Run it with `make demo` (which installs what is missing first).
 set -euo pipefail
@@ -24,7 +25,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # print a command as it runs, with secrets shown by name rather than value
 show() {
   local line="$*" name
-  for name in CLOACINA_BOOTSTRAP_KEY ACME_KEY MIXED_KEY; do
+  for name in CLOACINA_BOOTSTRAP_KEY ACME_KEY MIXED_KEY ROGUE_KEY; do
     [ -n "${!name:-}" ] && line=${line//"${!name}"/\$$name}
   done
   printf '$ %s\n' "$line"
@@ -133,5 +134,31 @@ show cloacinactl package upload "$SUBSCRIBER_ARCHIVE" --tenant mixed --key "$MIX
 show cloacinactl accumulator push normalized_prices '{"price": 100}' --tenant mixed --key "$MIXED_KEY"
 show cloacinactl accumulator push raw_prices '{"price": 250}' --tenant mixed --key "$MIXED_KEY"
 show cloacinactl graph outputs price_consumer --tenant mixed --key "$MIXED_KEY"
+
+step "13. Crash containment: a plugin that segfaults takes down only its own tenant's worker"
+cd "$ROOT/plugins/examples/c/crasher"
+show cloacinactl package build . >/dev/null 2>"$WORK/build-crasher.log" || { cat "$WORK/build-crasher.log"; exit 1; }
+show cloacinactl package pack . --out-dir "$WORK"
+cd "$WORK"
+show cloacinactl --key "$CLOACINA_BOOTSTRAP_KEY" tenant create rogue
+ROGUE_KEY=$(cloacinactl --key "$CLOACINA_BOOTSTRAP_KEY" -o json key create ops --role admin --tenant rogue | jq -r .key)
+show cloacinactl package upload "$WORK/crasher-0.1.0.cloacina" --tenant rogue --key "$ROGUE_KEY"
+set +e
+show cloacinactl accumulator push bets '{"crash": true}' --tenant rogue --key "$ROGUE_KEY"
+rc=$?
+set -e
+echo "(exit code $rc: the tenant's worker died with the call)"
+[ "$rc" -ne 0 ] || { echo "expected the crashing push to fail" >&2; exit 1; }
+for _ in $(seq 1 100); do
+  state=$(cloacinactl -o json tenant worker rogue --key "$ROGUE_KEY" | jq -r .state)
+  [ "$state" = ready ] && break; sleep 0.1
+done
+show cloacinactl package list --tenant rogue --key "$ROGUE_KEY"
+show cloacinactl tenant worker rogue --key "$ROGUE_KEY"
+echo "-- meanwhile tenant mixed never noticed:"
+show cloacinactl accumulator push raw_prices '{"price": 300}' --tenant mixed --key "$MIXED_KEY"
+show cloacinactl graph outputs price_consumer --tenant mixed --key "$MIXED_KEY"
+status=$(cloacinactl -o json package list --tenant rogue --key "$ROGUE_KEY" | jq -r '.[0].status')
+[ "$status" = crashed ] || { echo "expected the crasher to be quarantined, got $status" >&2; exit 1; }
 
 step "tutorial finished: binding, firing, the guard and the safe unload order all behaved as written"

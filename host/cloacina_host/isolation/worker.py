@@ -20,7 +20,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +101,8 @@ class Worker:
         self.telemetry = TelemetryObserver()
         self.local = LocalTenant.create(tenant, observer=self.telemetry)
         self.local.runtime._scratch = scratch  # library copies go to the worker's own dir
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="cloacina-worker")
+        self.threads = threads
+        self._reading = threading.Lock()
         self._seen: dict[str, int] = {}
         self._closing = threading.Event()
 
@@ -112,12 +112,21 @@ class Worker:
             target=self._tick, args=(tick_seconds,), name="cloacina-worker-tick", daemon=True
         )
         ticker.start()
+        for i in range(self.threads - 1):
+            threading.Thread(target=self._serve, name=f"cloacina-worker-{i}", daemon=True).start()
+        self._serve()
+
+    def _serve(self) -> None:
+        """Leader and followers: the thread holding the channel reads one request, lets the
+        next thread read, and answers the request itself; no hand-over to another thread
+        lies between a request's arrival and its answer."""
         while not self._closing.is_set():
-            message = self.channel.recv()
+            with self._reading:
+                message = self.channel.recv()
             if message is None:
                 os._exit(0)  # the supervisor is gone: nothing to answer to
             if message.get("t") == "req":
-                self.pool.submit(self.answer, message)
+                self.answer(message)
 
     def _tick(self, every: float) -> None:
         """Time-driven work (batch flushes, polling accumulators); what it measured and the
