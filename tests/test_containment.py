@@ -484,6 +484,38 @@ def test_workers_can_run_as_an_unprivileged_user(
         srv.stop()
 
 
+def test_a_replacement_worker_gets_the_reactor_caches_back_without_firing(
+    hostile_server: Server, c_archives: dict[str, Path]
+) -> None:
+    srv = hostile_server
+    tenant, key = srv.tenant(f"m-{uuid.uuid4().hex[:6]}", role="write")
+    for name in ("pricing-publisher", "pricing-subscriber"):
+        srv.upload(tenant, key, c_archives[name])
+    events = f"/v1/tenants/{tenant}/accumulators"
+    srv.ok("POST", f"{events}/normalized_prices/events", key, json={"price": 20})
+    srv.ok("POST", f"{events}/raw_prices/events", key, json={"price": 50})
+    reactor = f"/v1/tenants/{tenant}/reactors/PriceReactor"
+    before = srv.ok("GET", reactor, key)
+    assert before["fires"] == 2
+    pid = worker(srv, tenant)["pid"]
+    os.kill(pid, signal.SIGKILL)  # no call in flight: nobody is quarantined
+    eventually(lambda: (w := worker(srv, tenant))["state"] == "ready" and w["pid"] != pid)
+    after = srv.ok("GET", reactor, key)
+    assert (
+        after["cache"]
+        == before["cache"]
+        == {
+            "raw_prices": {"price": 50},
+            "normalized_prices": {"price": 20},
+        }
+    )
+    assert after["fires"] == 0  # restored, not fired
+    fired = srv.ok("POST", f"{events}/raw_prices/events", key, json={"price": 60})
+    assert fired["fires"] == 1
+    last = srv.ok("GET", f"/v1/tenants/{tenant}/graphs/price_consumer", key)["last_run"]
+    assert last["outputs"] == {"publish": {"signal": 3.0}}  # 60 / the restored 20
+
+
 def test_the_server_restarts_clean_on_the_same_data_dir(
     hostile_server: Server, hostile_archives: dict[str, Path], c_archives: dict[str, Path]
 ) -> None:
