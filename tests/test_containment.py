@@ -162,9 +162,9 @@ def server_maps_no_plugin(srv: Server) -> None:
         fields = line.split(maxsplit=5)
         path = fields[5] if len(fields) > 5 else ""
         # a library's code is an executable mapping; the host maps plugins from unique,
-        # unlinked copies (" (deleted)") of files in the data dir or a temp dir
+        # unlinked copies (" (deleted)"), a worker from its scratch dir, nobody from libs/
         if "x" in fields[1] and (
-            "(deleted)" in path or path.startswith(("/tmp", str(srv.data_dir)))
+            "(deleted)" in path or "cloacina-worker-" in path or str(srv.data_dir) in path
         ):
             plugin_maps.append(line)
     assert not plugin_maps, plugin_maps[:3]
