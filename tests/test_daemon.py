@@ -31,7 +31,7 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
 def status(data_dir: Path) -> dict[str, dict[str, object]]:
     store = Store.for_data_dir(data_dir)
     try:
-        return {row.name: row.to_dict() for row in store.read_status("default")}
+        return {row.name: row.to_dict() for _, row in store.read_status("default")}
     finally:
         store.close()
 

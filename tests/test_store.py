@@ -76,8 +76,11 @@ def test_packages_and_status(store: Store, c_archives: dict[str, Path]) -> None:
     written = PackageStatus(
         "pricing-publisher", "0.1.0", row.sha256, State.LOADED, None, ("PriceReactor",)
     )
-    store.write_status("acme", [written])
-    assert store.read_status("acme") == [written]  # the same typed value comes back
+    store.write_status("acme", "r1", [written])
+    store.write_status("acme", "r2", [written.because("another replica's own row")])
+    assert store.read_status("acme")[0] == ("r1", written)  # the same typed value comes back
+    store.write_status("acme", "r1", [])  # r1 no longer has it: its row goes, r2's stays
+    assert [r for r, _ in store.read_status("acme")] == ["r2"]
     store.delete_package("acme", row.id)
     assert store.list_packages("acme") == []
 

@@ -28,6 +28,7 @@ from .options import Remote, output_of, output_option, remote, remote_options
 from .tables import emit_json, fields, manifest_tables, show, table
 
 DAEMON_TENANT = "default"  # the tenant the local daemon reconciles into (daemon.TENANT)
+DAEMON_REPLICA = "local"  # and its replica id (daemon.REPLICA)
 
 
 @click.group("package")
@@ -186,7 +187,8 @@ def package_list(ctx: click.Context, data_dir: Path | None) -> None:
 
 
 def _daemon_status(data_dir: Path) -> list[dict[str, Any]]:
-    from ..control.store import Store, sqlite_url
+    from ..control.datadir import sqlite_url
+    from ..control.store import Store
 
     database = Path(sqlite_url(data_dir).removeprefix("sqlite:///"))
     if not database.is_file():
@@ -200,7 +202,11 @@ def _daemon_status(data_dir: Path) -> list[dict[str, Any]]:
     finally:
         store.close()
     keys = ("name", "version", "status", "reason", "reactors", "graphs")
-    return [{k: v for k, v in row.to_dict().items() if k in keys} for row in rows]
+    return [
+        {k: v for k, v in row.to_dict().items() if k in keys}
+        for replica, row in rows
+        if replica == DAEMON_REPLICA
+    ]
 
 
 @package_group.command("retry")

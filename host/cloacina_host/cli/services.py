@@ -181,6 +181,15 @@ def server_group() -> None:
     show_default=True,
     help="auto: the metrics need a token unless their address is loopback; always: everywhere.",
 )
+@click.option(
+    "--replica-id",
+    default=None,
+    envvar="CLOACINA_REPLICA_ID",
+    show_envvar=True,
+    metavar="ID",
+    help="This replica's id among servers sharing one database (stable across restarts).  "
+    "[default: generated]",
+)
 @_worker_options
 @click.pass_context
 def server_start(
@@ -192,6 +201,7 @@ def server_start(
     metrics_bind: str | None,
     metrics_token: str | None,
     metrics_auth: str,
+    replica_id: str | None,
     **worker_flags: Any,
 ) -> None:
     """Serve the API (docs/api.md) until SIGINT/SIGTERM.
@@ -217,4 +227,5 @@ def server_start(
             metrics_auth=metrics_auth,
             isolation=isolation,
             workers=workers,
+            replica=replica_id or None,
         )

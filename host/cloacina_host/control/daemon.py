@@ -23,6 +23,8 @@ from .reconciler import Desired
 log = structlog.get_logger("cloacina")
 
 TENANT = "default"
+#: The daemon's replica id: one process, always the same (its status rows are its own).
+REPLICA = "local"
 DEBOUNCE_MS = 500
 POLL_SECONDS = 5.0
 
@@ -41,7 +43,9 @@ class Daemon:
         workers: WorkerSettings | None = None,
     ) -> None:
         # first: the plane makes data_dir 0700, before the folder inside it is created
-        self.plane = ControlPlane(Path(data_dir), probe=probe, isolation=isolation, workers=workers)
+        self.plane = ControlPlane(
+            Path(data_dir), probe=probe, isolation=isolation, workers=workers, replica=REPLICA
+        )
         self.packages_dir = Path(packages_dir)
         self.packages_dir.mkdir(parents=True, exist_ok=True)
         self.poll_seconds = poll_seconds

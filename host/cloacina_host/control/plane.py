@@ -13,15 +13,23 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 
 from ..core.reactor import Observer
-from ..errors import CloacinaError, NotFoundError, PackageError, WorkerUnavailableError
+from ..core.registry import guard_message
+from ..errors import (
+    CloacinaError,
+    GuardError,
+    NotFoundError,
+    PackageError,
+    WorkerUnavailableError,
+)
 from ..isolation.local import LocalTenant
 from ..isolation.remote import RemoteTenant
 from ..isolation.settings import Isolation, WorkerSettings
@@ -29,9 +37,11 @@ from ..isolation.supervisor import Death, Supervisor
 from ..isolation.tenant import TenantRuntime
 from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
+from .datadir import private_dir
 from .reconciler import Desired, Reconciler, Report
+from .replicas import Listener, ReplicaBook, new_replica_id
 from .status import PackageStatus, State
-from .store import PackageRow, Store, private_dir
+from .store import PackageRow, Store
 from .workers import Quarantined, WorkerBooks
 
 log = structlog.get_logger("cloacina")
@@ -62,6 +72,7 @@ class ControlPlane:
         probe: bool = True,
         isolation: Isolation = "tenant",
         workers: WorkerSettings | None = None,
+        replica: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         private_dir(self.data_dir)
@@ -69,6 +80,9 @@ class ControlPlane:
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)
         self.books = WorkerBooks(self.store)
+        self.replica = replica or new_replica_id()
+        self.replicas = ReplicaBook(self.store, self.replica)
+        self._listener: Listener | None = None
         self.observer = observer
         self.probe = probe
         self.isolation = isolation
@@ -84,11 +98,24 @@ class ControlPlane:
         self._lock = threading.Lock()  # the three dicts above
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         for tenant in list(self._runtimes):
             self.drop_tenant(tenant, forget=False)
         if self.supervisor is not None:
             self.supervisor.close()
+        try:
+            self.replicas.leave()
+        except CloacinaError as exc:  # a database gone away: the heartbeat goes stale
+            log.warning("replica_leave_failed", replica=self.replica, error=str(exc))
         self.store.close()
+
+    def listen(self, wake: Callable[[str | None], None]) -> None:
+        """On PostgreSQL, reconcile a tenant as soon as another replica changed it (``wake``
+        schedules it); nothing on SQLite, where this process makes every change."""
+        if self.store.postgres and self._listener is None:
+            self._listener = Listener(self.store, self.replica, wake)
+            self._listener.start()
 
     # ------------------------------------------------------------------ tenants
 
@@ -290,7 +317,7 @@ class ControlPlane:
             for bad in invalid
             if bad.name not in known
         ]
-        self.store.write_status(tenant, rows)
+        self.store.write_status(tenant, self.replica, rows)
 
     # ------------------------------------------------------------------ stored packages (server)
 
@@ -334,11 +361,12 @@ class ControlPlane:
         An upload of a quarantined package lets it load again. When the worker is down (or
         dies while loading it), the package stays stored and its status says why."""
         archive, _ = self.check_archive(data)
-        with self.tenant_lock(tenant):
-            row = self.store.add_package(tenant, archive.manifest, data)
-            self.books.release(tenant, row.name)
-            self._reconcile_quietly(tenant)
-            return row, self.package_status(tenant, row.name)
+        with self.store.decision(tenant) as conn:
+            row = self.store.add_package(tenant, archive.manifest, data, conn)
+            self.books.release(tenant, row.name, conn)
+            self.store.notify(conn, tenant, self.replica)
+        self._reconcile_quietly(tenant)
+        return row, self.package_status(tenant, row.name)
 
     def package_status(self, tenant: str, name: str) -> PackageStatus | None:
         """The status of a package: quarantined, else the reconciler's (None when none)."""
@@ -352,8 +380,8 @@ class ControlPlane:
                 return PackageStatus(name, "", "", State.PENDING, str(worker.unavailable()))
         return status
 
-    def _find(self, tenant: str, ref: str) -> PackageRow:
-        row = self.store.find_package(tenant, ref)
+    def _find(self, tenant: str, ref: str, conn: sa.Connection | None = None) -> PackageRow:
+        row = self.store.find_package(tenant, ref, conn)
         if row is None:
             raise NotFoundError(
                 f"package '{ref}' not found in tenant '{tenant}'", tenant=tenant, package=ref
@@ -361,19 +389,49 @@ class ControlPlane:
         return row
 
     def delete(self, tenant: str, ref: str) -> tuple[PackageRow, list[str]]:
-        """Delete a stored package. If it is the loaded version and no other version stays,
-        it is unloaded first, and the guard may refuse (nothing is deleted then)."""
-        with self.tenant_lock(tenant):
-            row = self._find(tenant, ref)
-            others = [r for r in self.store.list_packages(tenant) if r.name == row.name]
-            lines: list[str] = []
-            if len(others) == 1 and row.name not in self.books.quarantined(tenant):
-                runtime = self.runtime(tenant)
-                if any(d.name == row.name for d in runtime.packages()):
-                    # GuardError and WorkerUnavailableError propagate: nothing changed
-                    lines = runtime.unload(row.name).lines()
-            self.store.delete_package(tenant, row.id)
-            if len(others) == 1:
-                self.books.release(tenant, row.name)
-            self._reconcile_quietly(tenant)
-            return row, lines or [f"package {row.name} {row.version} deleted"]
+        """Delete a stored package; then every replica unloads it.
+
+        Decided in one transaction holding the tenant's lock, on the stored truth: the last
+        stored version of a package whose reactor a graph of another stored package
+        triggers is refused with the guard's text, whatever any runtime has loaded yet
+        (:class:`GuardError`; nothing is deleted). The runtime's own guard stays as the
+        safety net while the replicas catch up."""
+        with self.store.decision(tenant) as conn:
+            rows = self.store.list_packages(tenant, conn)
+            row = self._find(tenant, ref, conn)
+            last = [r for r in rows if r.name == row.name] == [row]
+            if last:
+                stored_guard(tenant, row, rows)
+            self.store.delete_package(tenant, row.id, conn)
+            if last:
+                self.books.release(tenant, row.name, conn)
+            self.store.notify(conn, tenant, self.replica)
+        lines: list[str] = []
+        try:
+            lines = self.reconcile_stored(tenant).messages.get(row.name, [])
+        except WorkerUnavailableError as exc:  # it unloads when its worker is back
+            log.info("reconcile_deferred", tenant=tenant, reason=str(exc))
+        return row, lines or [f"package {row.name} {row.version} deleted"]
+
+
+def stored_guard(tenant: str, row: PackageRow, rows: list[PackageRow]) -> None:
+    """The bound-subscriber guard on the stored manifests: refuse to delete ``row`` (the last
+    version of its package) while the newest stored version of another package has a graph
+    triggered by one of its reactors."""
+    newest: dict[str, PackageRow] = {}
+    for other in rows:  # stored order: oldest first
+        if other.name != row.name:
+            newest[other.name] = other
+    refusals = []
+    for reactor in row.manifest.declarations.get("reactors", []):
+        name = reactor.get("name")
+        subscribers = [
+            graph["name"]
+            for other in newest.values()
+            for graph in other.manifest.declarations.get("graphs", [])
+            if graph.get("trigger") == name
+        ]
+        if subscribers:
+            refusals.append(guard_message(str(name), subscribers))
+    if refusals:
+        raise GuardError("; ".join(refusals), tenant=tenant, package=row.name)

@@ -133,6 +133,8 @@ class Report:
     pending: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
+    #: what each unload did, by package ("reactor PriceReactor now has 0 subscribers")
+    messages: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -272,6 +274,7 @@ class Reconciler:
         except NotFoundError:
             pass  # already gone: unload is idempotent
         else:
+            report.messages[name] = result.lines()
             self._log.info("package_removed", package=name, result=result.lines())
         self._sha.pop(name, None)
         self.status.pop(name, None)

@@ -6,13 +6,14 @@ the same code path serves both. Keys are stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
-import stat
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from sqlalchemy.engine import Engine
 
 from ..errors import CloacinaError, InvalidInputError, NotFoundError
 from ..packaging.manifest import Manifest
+from .datadir import private_database, private_dir, sqlite_url
+from .migrate import lock_start, upgrade
+from .schema import api_keys, package_status, packages, tenants, upsert
 from .status import PackageStatus, State
 
 log = structlog.get_logger("cloacina")
@@ -31,59 +35,8 @@ log = structlog.get_logger("cloacina")
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"
 MAX_TENANT_DESCRIPTION = 1024  # characters
-
-metadata = sa.MetaData()
-
-tenants = sa.Table(
-    "tenants",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("description", sa.Text, nullable=False, default=""),
-    sa.Column("created_at", sa.Float, nullable=False),
-)
-
-api_keys = sa.Table(
-    "api_keys",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("tenant", sa.String(64), nullable=True),  # NULL: platform key
-    sa.Column("role", sa.String(8), nullable=False),
-    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
-    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("prefix", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("revoked_at", sa.Float, nullable=True),
-)
-
-packages = sa.Table(
-    "packages",
-    metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("tenant", sa.String(64), nullable=False, index=True),
-    sa.Column("name", sa.String(128), nullable=False),
-    sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("description", sa.Text, nullable=False, default=""),
-    sa.Column("manifest", sa.Text, nullable=False),
-    sa.Column("archive", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.UniqueConstraint("tenant", "name", "version", name="uq_package_version"),
-)
-
-package_status = sa.Table(
-    "package_status",
-    metadata,
-    sa.Column("tenant", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text, nullable=True),
-    sa.Column("reactors", sa.Text, nullable=False, default="[]"),
-    sa.Column("graphs", sa.Text, nullable=False, default="[]"),
-    sa.Column("updated_at", sa.Float, nullable=False),
-)
+#: The PostgreSQL NOTIFY channel of desired-state changes.
+CHANNEL = "cloacina_changes"
 
 
 class ConflictError(CloacinaError):
@@ -154,54 +107,6 @@ class PackageRow:
         }
 
 
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{Path(data_dir) / 'cloacina.db'}"
-
-
-def private_dir(path: Path) -> Path:
-    """Make ``path`` (and its parents) a directory only its owner may enter: a new one is
-    created with mode 0700, an existing one loses its group and other bits (with a warning;
-    one it cannot change is used as it is, with a warning)."""
-    path = Path(path)
-    try:
-        path.mkdir(mode=0o700, parents=True)
-    except FileExistsError:
-        if not path.is_dir():
-            raise
-        _tighten(path, 0o077, "data_dir")
-    else:
-        os.chmod(path, 0o700)  # whatever the umask
-    return path
-
-
-def _tighten(path: Path, loose: int, what: str) -> None:
-    """Clear the ``loose`` permission bits of an existing ``path``, warning when any was set."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if not mode & loose:
-        return
-    try:
-        os.chmod(path, mode & ~loose)
-    except OSError as exc:
-        log.warning(f"{what}_not_private", path=str(path), mode=oct(mode), error=str(exc))
-    else:
-        log.warning(f"{what}_tightened", path=str(path), mode=oct(mode), now=oct(mode & ~loose))
-
-
-def _private_database(path: Path) -> tuple[int, int]:
-    """Create the SQLite file with mode 0600 before SQLite does (its ``-wal`` and ``-shm``
-    files take the database's mode); tighten an existing one and its companions. Returns
-    the file's identity, ``(st_dev, st_ino)``."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if file.exists():
-            _tighten(file, 0o177, "database_file")
-    return st.st_dev, st.st_ino
-
-
 class Store:
     """All durable state of one host (daemon or server)."""
 
@@ -212,12 +117,14 @@ class Store:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         self.url = url
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         #: the SQLite file and its identity when opened (None for PostgreSQL or in memory)
         self.path: Path | None = None
         database = sa.engine.make_url(url).database
         if url.startswith("sqlite") and database and database != ":memory:":
             self.path = Path(database).absolute()
-            self._identity = _private_database(self.path)
+            self._identity = private_database(self.path)
         self.engine: Engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -226,7 +133,9 @@ class Store:
             # and no new connection may create an empty database in a deleted one's place
             sa.event.listen(self.engine, "do_connect", self._check_file)
             sa.event.listen(self.engine, "begin", self._check_file)
-        metadata.create_all(self.engine)
+        before, now = upgrade(self.engine)
+        if before != now:
+            log.info("schema_upgraded", database=self.redacted_url, old=before, new=now)
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Store:
@@ -235,6 +144,15 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def redacted_url(self) -> str:
+        """The database URL without its password, for logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     def _check_file(self, *_event: Any) -> None:
         """Refuse the transaction when the SQLite file is no longer the one opened: SQLite
@@ -308,6 +226,27 @@ class Store:
         plaintext: str | None = None,
     ) -> tuple[KeyRecord, str]:
         """Store a new key; returns its record and the plaintext (shown once)."""
+        made = self._create_key(name, role, tenant, is_admin, plaintext, only_if_none=False)
+        assert made is not None
+        return made
+
+    def create_first_key(self, plaintext: str) -> bool:
+        """The bootstrap key: a platform admin key created only while the store has no key
+        at all, decided under the start-up lock, so however many replicas start at once,
+        exactly one creates it. Whether this call did."""
+        made = self._create_key("bootstrap", "admin", None, True, plaintext, only_if_none=True)
+        return made is not None
+
+    def _create_key(
+        self,
+        name: str,
+        role: str,
+        tenant: str | None,
+        is_admin: bool,
+        plaintext: str | None,
+        *,
+        only_if_none: bool,
+    ) -> tuple[KeyRecord, str] | None:
         if role not in ROLES:
             raise InvalidInputError(f"role {role!r} is invalid: use one of {', '.join(ROLES)}")
         if tenant is not None and not self.tenant_exists(tenant):
@@ -317,6 +256,10 @@ class Store:
             str(uuid.uuid4()), name, tenant, role, is_admin, key[:8], time.time(), None
         )
         with self.engine.begin() as conn:
+            if only_if_none:
+                lock_start(conn)
+                if conn.execute(sa.select(sa.func.count()).select_from(api_keys)).scalar_one():
+                    return None
             conn.execute(
                 api_keys.insert().values(
                     id=record.id,
@@ -364,11 +307,14 @@ class Store:
 
     # ------------------------------------------------------------------ packages
 
-    def add_package(self, tenant: str, manifest: Manifest, archive: bytes) -> PackageRow:
-        """Store an uploaded package. The same name+version with other content is refused."""
-        with self.engine.begin() as conn:
+    def add_package(
+        self, tenant: str, manifest: Manifest, archive: bytes, conn: sa.Connection | None = None
+    ) -> PackageRow:
+        """Store an uploaded package. The same name+version with other content is refused;
+        the same content again is an idempotent re-upload. ``conn``: a :meth:`decision`."""
+        with self._within(conn) as c:
             existing = (
-                conn.execute(
+                c.execute(
                     sa.select(packages.c.id, packages.c.sha256).where(
                         packages.c.tenant == tenant,
                         packages.c.name == manifest.name,
@@ -378,18 +324,15 @@ class Store:
                 .mappings()
                 .first()
             )
-            if existing is not None:
-                if existing["sha256"] == manifest.sha256:
-                    pass  # idempotent re-upload
-                else:
-                    raise ConflictError(
-                        f"package '{manifest.name}' version {manifest.version} is already "
-                        f"stored in tenant '{tenant}' with other content; bump the version",
-                        tenant=tenant,
-                        package=manifest.name,
-                    )
-            else:
-                conn.execute(
+            if existing is not None and existing["sha256"] != manifest.sha256:
+                raise ConflictError(
+                    f"package '{manifest.name}' version {manifest.version} is already "
+                    f"stored in tenant '{tenant}' with other content; bump the version",
+                    tenant=tenant,
+                    package=manifest.name,
+                )
+            if existing is None:
+                c.execute(
                     packages.insert().values(
                         id=str(uuid.uuid4()),
                         tenant=tenant,
@@ -402,22 +345,24 @@ class Store:
                         created_at=time.time(),
                     )
                 )
-        row = self.find_package(tenant, f"{manifest.name}@{manifest.version}")
+            row = self.find_package(tenant, f"{manifest.name}@{manifest.version}", c)
         assert row is not None
         return row
 
-    def list_packages(self, tenant: str) -> list[PackageRow]:
+    def list_packages(self, tenant: str, conn: sa.Connection | None = None) -> list[PackageRow]:
         q = (
             sa.select(*[c for c in packages.c if c.name != "archive"])
             .where(packages.c.tenant == tenant)
-            .order_by(packages.c.created_at)
+            .order_by(packages.c.created_at, packages.c.id)
         )
-        with self.engine.connect() as conn:
-            return [_package(r) for r in conn.execute(q).mappings()]
+        with self._reading(conn) as c:
+            return [_package(r) for r in c.execute(q).mappings()]
 
-    def find_package(self, tenant: str, ref: str) -> PackageRow | None:
+    def find_package(
+        self, tenant: str, ref: str, conn: sa.Connection | None = None
+    ) -> PackageRow | None:
         """A package by id, ``name@version``, or name (its newest version)."""
-        rows = self.list_packages(tenant)
+        rows = self.list_packages(tenant, conn)
         for row in rows:
             if ref in (row.id, f"{row.name}@{row.version}"):
                 return row
@@ -433,55 +378,116 @@ class Store:
             raise NotFoundError(f"package '{package_id}' not found", package=package_id)
         return bytes(data)
 
-    def delete_package(self, tenant: str, package_id: str) -> None:
-        with self.engine.begin() as conn:
+    def delete_package(
+        self, tenant: str, package_id: str, conn: sa.Connection | None = None
+    ) -> None:
+        with self._within(conn) as c:
             q = packages.delete().where(packages.c.tenant == tenant, packages.c.id == package_id)
-            if conn.execute(q).rowcount == 0:
+            if c.execute(q).rowcount == 0:
                 raise NotFoundError(f"package '{package_id}' not found", package=package_id)
 
     # ------------------------------------------------------------------ status
 
-    def write_status(self, tenant: str, statuses: Iterable[PackageStatus]) -> None:
-        """Replace the tenant's load status rows (written after every reconcile pass)."""
+    def write_status(self, tenant: str, replica: str, statuses: Iterable[PackageStatus]) -> None:
+        """This replica's load status of the tenant's packages (after every reconcile pass):
+        one upsert per package, and this replica's rows of packages it no longer has go."""
         now = time.time()
+        names = []
         with self.engine.begin() as conn:
-            conn.execute(package_status.delete().where(package_status.c.tenant == tenant))
             for s in statuses:
-                conn.execute(
-                    package_status.insert().values(
-                        tenant=tenant,
-                        name=s.name,
-                        version=s.version,
-                        sha256=s.sha256,
-                        status=s.state.value,
-                        reason=s.reason,
-                        reactors=orjson.dumps(s.reactors).decode(),
-                        graphs=orjson.dumps(s.graphs).decode(),
-                        updated_at=now,
-                    )
+                names.append(s.name)
+                upsert(
+                    conn,
+                    package_status,
+                    ("tenant", "name", "replica"),
+                    tenant=tenant,
+                    name=s.name,
+                    replica=replica,
+                    version=s.version,
+                    sha256=s.sha256,
+                    status=s.state.value,
+                    reason=s.reason,
+                    reactors=orjson.dumps(s.reactors).decode(),
+                    graphs=orjson.dumps(s.graphs).decode(),
+                    updated_at=now,
                 )
+            conn.execute(
+                package_status.delete().where(
+                    package_status.c.tenant == tenant,
+                    package_status.c.replica == replica,
+                    package_status.c.name.not_in(names),
+                )
+            )
 
-    def read_status(self, tenant: str) -> list[PackageStatus]:
-        """The tenant's load status rows, by package name."""
+    def read_status(self, tenant: str) -> list[tuple[str, PackageStatus]]:
+        """Every replica's load status rows of the tenant: (replica, status), by name."""
         q = (
             sa.select(package_status)
             .where(package_status.c.tenant == tenant)
-            .order_by(package_status.c.name)
+            .order_by(package_status.c.name, package_status.c.replica)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         return [
-            PackageStatus(
-                r["name"],
-                r["version"],
-                r["sha256"],
-                State(r["status"]),
-                r["reason"],
-                tuple(orjson.loads(r["reactors"])),
-                tuple(orjson.loads(r["graphs"])),
+            (
+                r["replica"],
+                PackageStatus(
+                    r["name"],
+                    r["version"],
+                    r["sha256"],
+                    State(r["status"]),
+                    r["reason"],
+                    tuple(orjson.loads(r["reactors"])),
+                    tuple(orjson.loads(r["graphs"])),
+                ),
             )
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ decisions
+
+    @contextlib.contextmanager
+    def decision(self, tenant: str) -> Iterator[sa.Connection]:
+        """A transaction holding the tenant's lock: an upload, a delete and the guard are
+        each decided in one, on the stored truth, so every replica decides alike
+        (PostgreSQL: an advisory lock for the transaction; SQLite: one process, a lock per
+        tenant, and the same code path)."""
+        with self._tenant_lock(tenant), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                key = sa.func.hashtext(sa.literal(f"cloacina:tenant:{tenant}"))
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            yield conn
+
+    def notify(self, conn: sa.Connection, tenant: str, replica: str) -> None:
+        """Wake every replica up to reconcile ``tenant`` once ``conn``'s transaction commits
+        (PostgreSQL ``NOTIFY``; nothing on SQLite, where one process does everything)."""
+        if conn.dialect.name == "postgresql":
+            payload = orjson.dumps({"tenant": tenant, "replica": replica}).decode()
+            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+    def _tenant_lock(self, tenant: str) -> threading.Lock:
+        with self._locks_lock:
+            lock = self._locks.get(tenant)
+            if lock is None:
+                lock = self._locks[tenant] = threading.Lock()
+            return lock
+
+    @contextlib.contextmanager
+    def _within(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        """``conn`` (a transaction of the caller's), else a transaction of our own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.begin() as own:
+            yield own
+
+    @contextlib.contextmanager
+    def _reading(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as own:
+            yield own
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,6 +1,6 @@
 """What the control plane keeps about tenants' workers: quarantined packages (the package
-whose call crashed or hung a worker, kept out until re-uploaded or retried), and each
-tenant's worker settings (its call deadline). Tables of the store's database."""
+whose call crashed or hung a worker, kept out until re-uploaded or retried; every replica
+keeps it out), and each tenant's worker settings (its call deadline)."""
 
 from __future__ import annotations
 
@@ -9,27 +9,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .schema import quarantine, tenant_settings, upsert
 from .status import State
-from .store import Store, metadata
-
-quarantine = sa.Table(
-    "quarantine",
-    metadata,
-    sa.Column("tenant", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("version", sa.String(64), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # crashed | hung
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-)
-
-tenant_settings = sa.Table(
-    "tenant_settings",
-    metadata,
-    sa.Column("tenant", sa.String(64), primary_key=True),
-    sa.Column("call_deadline_seconds", sa.Float, nullable=True),
-)
+from .store import Store
 
 
 @dataclass(frozen=True)
@@ -49,32 +31,31 @@ class WorkerBooks:
 
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
-        metadata.create_all(self.engine, tables=[quarantine, tenant_settings])
 
     def quarantine(
         self, tenant: str, name: str, version: str, sha256: str, state: State, reason: str
     ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                quarantine.delete().where(quarantine.c.tenant == tenant, quarantine.c.name == name)
-            )
-            conn.execute(
-                quarantine.insert().values(
-                    tenant=tenant,
-                    name=name,
-                    version=version,
-                    sha256=sha256,
-                    state=state.value,
-                    reason=reason,
-                    at=time.time(),
-                )
+            upsert(
+                conn,
+                quarantine,
+                ("tenant", "name"),
+                tenant=tenant,
+                name=name,
+                version=version,
+                sha256=sha256,
+                state=state.value,
+                reason=reason,
+                at=time.time(),
             )
 
-    def release(self, tenant: str, name: str) -> bool:
+    def release(self, tenant: str, name: str, conn: sa.Connection | None = None) -> bool:
         """Let a package load again; whether it was quarantined."""
-        with self.engine.begin() as conn:
-            q = quarantine.delete().where(quarantine.c.tenant == tenant, quarantine.c.name == name)
+        q = quarantine.delete().where(quarantine.c.tenant == tenant, quarantine.c.name == name)
+        if conn is not None:
             return bool(conn.execute(q).rowcount)
+        with self.engine.begin() as own:
+            return bool(own.execute(q).rowcount)
 
     def quarantined(self, tenant: str) -> dict[str, Quarantined]:
         q = sa.select(quarantine).where(quarantine.c.tenant == tenant)
@@ -97,11 +78,13 @@ class WorkerBooks:
 
     def set_call_deadline(self, tenant: str, seconds: float | None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(tenant_settings.delete().where(tenant_settings.c.tenant == tenant))
-            if seconds is not None:
-                conn.execute(
-                    tenant_settings.insert().values(tenant=tenant, call_deadline_seconds=seconds)
-                )
+            upsert(
+                conn,
+                tenant_settings,
+                ("tenant",),
+                tenant=tenant,
+                call_deadline_seconds=seconds,
+            )
 
     def forget(self, tenant: str) -> None:
         """A deleted tenant's rows."""

@@ -136,7 +136,8 @@ def ensure_bootstrap_key(app: ControlPlane, key: str | None) -> Path | None:
     if store.count_keys() > 0:
         return None
     plaintext = key or new_key()
-    store.create_key("bootstrap", "admin", None, is_admin=True, plaintext=plaintext)
+    if not store.create_first_key(plaintext):  # another replica made it first
+        return None
     path = app.data_dir / "bootstrap-key"
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from ..control.plane import ControlPlane
+from ..control.replicas import HEARTBEAT_SECONDS, Wakeups
 from ..errors import CloacinaError, WorkerUnavailableError
 from . import routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
@@ -47,7 +48,8 @@ def create_app(
     background task reconciles again every ``poll_seconds``.
     """
     cfg = settings or Settings()
-    ctx = Context(plane=plane, metrics=metrics, settings=cfg, tickets=Tickets(cfg.ticket_ttl))
+    tickets = Tickets(plane.store, cfg.ticket_ttl)
+    ctx = Context(plane=plane, metrics=metrics, settings=cfg, tickets=tickets)
     metrics.run_listeners.append(ctx.hub)
     if metrics.source is None:
         metrics.source = lambda: tenant_samples(plane)
@@ -102,20 +104,27 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncConte
                 ctx.ready.set()
             await asyncio.sleep(seconds)
 
+    wakeups = Wakeups(reconcile, lambda: [t["name"] for t in store.list_tenants()])
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(plane.replicas.beat)
         tasks = [
             asyncio.create_task(every(cfg.poll_seconds, reconcile_all, "reconcile")),
             asyncio.create_task(every(cfg.tick_seconds, tick_all, "tick")),
+            asyncio.create_task(every(HEARTBEAT_SECONDS, plane.replicas.beat, "heartbeat")),
         ]
+        plane.listen(wakeups.wake)  # PostgreSQL: other replicas' changes wake this one
         log.info(
             "server_started",
             data_dir=str(plane.data_dir),
-            database=store.engine.url.render_as_string(),
+            database=store.redacted_url,
+            replica=plane.replica,
         )
         try:
             yield
         finally:
+            wakeups.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -15,7 +15,8 @@ from ..core.views import TenantSample
 
 
 def row_status(row: PackageRow, statuses: dict[str, PackageStatus], newest: str) -> PackageStatus:
-    """The status of one stored version. The reconciler keeps one status per name; an older
+    """The status of one stored version on one replica. A replica keeps one status per
+    name; an older
     stored version is ``superseded``; the newest one that is not (yet) the loaded version
     shows the reason the reconciler gave."""
     status = statuses.get(row.name)
@@ -30,26 +31,47 @@ def row_status(row: PackageRow, statuses: dict[str, PackageStatus], newest: str)
     return PackageStatus(row.name, row.version, row.sha256, State.PENDING)
 
 
-def package_item(row: PackageRow, status: PackageStatus) -> dict[str, Any]:
-    """A stored package with its load status (``GET .../packages``)."""
+def package_item(row: PackageRow, views: list[tuple[str, PackageStatus]]) -> dict[str, Any]:
+    """A stored package with its load status on every live replica (``GET .../packages``).
+
+    ``status`` and ``reason`` are the summary: the state all replicas agree on, else the
+    first replica that is not ``loaded`` (its reason prefixed ``<state> on <replica>:``);
+    ``replicas`` has the detail and ``summary`` says ``loaded on 2/2 replicas``."""
     item = row.to_dict()
     del item["declarations"]
+    loaded = sum(1 for _, s in views if s.state is State.LOADED)
+    first = views[0][1]
+    if all(s.state is first.state for _, s in views):
+        state, reason = first.state, first.reason
+    else:
+        replica, odd = next((r, s) for r, s in views if s.state is not State.LOADED)
+        state = odd.state
+        reason = f"{odd.state.value} on {replica}" + (f": {odd.reason}" if odd.reason else "")
+    shown = next((s for _, s in views if s.state is State.LOADED), first)
     item.update(
-        status=status.state.value,
-        reason=status.reason,
-        reactors=list(status.reactors),
-        graphs=list(status.graphs),
+        status=state.value,
+        reason=reason,
+        reactors=list(shown.reactors),
+        graphs=list(shown.graphs),
+        summary=f"loaded on {loaded}/{len(views)} replicas",
+        replicas=[{"replica": r, "status": s.state.value, "reason": s.reason} for r, s in views],
     )
     return item
 
 
 def package_items(
-    rows: list[PackageRow], statuses: Iterable[PackageStatus]
+    rows: list[PackageRow], statuses: Iterable[tuple[str, PackageStatus]], alive: list[str]
 ) -> list[dict[str, Any]]:
-    """Every stored package of a tenant with its status, oldest first."""
-    by_name = {s.name: s for s in statuses}
+    """Every stored package of a tenant with its status on each live replica, oldest first."""
+    by_replica: dict[str, dict[str, PackageStatus]] = {r: {} for r in alive}
+    for replica, status in statuses:
+        if replica in by_replica:
+            by_replica[replica][status.name] = status
     newest = newest_ids(rows)
-    return [package_item(r, row_status(r, by_name, newest[r.name])) for r in rows]
+    return [
+        package_item(r, [(rep, row_status(r, by_replica[rep], newest[r.name])) for rep in alive])
+        for r in rows
+    ]
 
 
 def newest_ids(rows: Iterable[PackageRow]) -> dict[str, str]:

@@ -14,8 +14,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ..control.plane import ControlPlane
 from ..control.status import State
-from ..control.store import MAX_TENANT_DESCRIPTION, Store
+from ..control.store import MAX_TENANT_DESCRIPTION
 from ..errors import NotFoundError
 from .access import ApiError
 from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
@@ -168,8 +169,11 @@ def revoke_key(ctx: Ctx, tenant: Admin, key_id: str) -> Response:
 # ---------------------------------------------------------------------- packages
 
 
-def stored_items(store: Store, tenant: str) -> list[dict[str, Any]]:
-    return package_items(store.list_packages(tenant), store.read_status(tenant))
+def stored_items(plane: ControlPlane, tenant: str) -> list[dict[str, Any]]:
+    store = plane.store
+    return package_items(
+        store.list_packages(tenant), store.read_status(tenant), plane.replicas.alive()
+    )
 
 
 UPLOAD_DOC: dict[str, Any] = {
@@ -215,7 +219,7 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
     row, status = await anyio.to_thread.run_sync(ctx.plane.upload, tenant, data)
     if status is not None and status.state is State.FAILED:
         ctx.metrics.load_failures(tenant)
-    items = await anyio.to_thread.run_sync(stored_items, ctx.store, tenant)
+    items = await anyio.to_thread.run_sync(stored_items, ctx.plane, tenant)
     mine = next((i for i in items if i["id"] == row.id), None)
     log.info("package_uploaded", tenant=tenant, package=row.name, version=row.version)
     return json_response(
@@ -233,7 +237,7 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
 
 @router.get("/v1/tenants/{tenant}/packages", tags=["packages"])
 def list_packages(ctx: Ctx, tenant: Read) -> Response:
-    items = stored_items(ctx.store, tenant)
+    items = stored_items(ctx.plane, tenant)
     return json_response({"items": items, "total": len(items)})
 
 
@@ -242,7 +246,7 @@ def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
     row = ctx.store.find_package(tenant, ref)
     if row is None:
         raise not_found(f"package '{ref}' in tenant '{tenant}'")
-    item = next(i for i in stored_items(ctx.store, tenant) if i["id"] == row.id)
+    item = next(i for i in stored_items(ctx.plane, tenant) if i["id"] == row.id)
     item["declarations"] = row.manifest.declarations
     return json_response(item)
 

@@ -55,6 +55,7 @@ def run(
     metrics_bind: str | None = None,
     metrics_token: str | None = None,
     metrics_auth: str | None = None,
+    replica: str | None = None,
 ) -> None:
     """Serve the API until SIGINT/SIGTERM (what ``cloacinactl server start`` runs).
 
@@ -66,6 +67,8 @@ def run(
       (:func:`cloacina_host.log.configure`), not here.
     - ``bootstrap_key``: the first platform admin key; None reads ``CLOACINA_BOOTSTRAP_KEY``
       and generates one when that is unset too (only used while the store has no keys).
+    - ``replica``: this replica's id among those sharing the database (stable across
+      restarts when given; generated otherwise).
     - ``isolation``/``workers``: ``tenant`` runs each tenant in a supervised worker process
       set up by ``workers`` (see :func:`worker_settings`); ``none`` runs them in the server.
     - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds),
@@ -102,7 +105,9 @@ def run(
     metrics_at = parse_bind(settings.metrics_bind) if settings.metrics_bind else None
     store = Store.for_data_dir(data, database_url)
     metrics = Metrics()
-    plane = ControlPlane(data, store, observer=metrics, isolation=isolation, workers=workers)
+    plane = ControlPlane(
+        data, store, observer=metrics, isolation=isolation, workers=workers, replica=replica
+    )
     stop_metrics: Callable[[], None] | None = None
     try:
         asgi = create_app(plane, metrics, bootstrap_key=bootstrap_key, settings=settings)
@@ -204,6 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         help="auto: a token is needed unless the metrics address is loopback; always: "
         "everywhere (env CLOACINA_METRICS_AUTH; default %(default)s)",
     )
+    parser.add_argument(
+        "--replica-id",
+        default=os.environ.get("CLOACINA_REPLICA_ID") or None,
+        help="this replica's id among the servers sharing one database, stable across "
+        "restarts (env CLOACINA_REPLICA_ID; default: generated at start)",
+    )
     for flag in WORKER_FLAGS:
         parser.add_argument(
             flag.name,
@@ -233,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             metrics_auth=args.metrics_auth,
             isolation=isolation,
             workers=workers,
+            replica=args.replica_id,
         )
     except CloacinaError as exc:
         parser.exit(1, f"cloacina-server: error: {exc}\n")

@@ -1,86 +1,111 @@
-"""Single-use WebSocket tickets: in memory, bounded, each carrying its key's scope."""
+"""Single-use WebSocket tickets, kept in the database so any replica redeems a ticket any
+other issued, each carrying its key's scope.
+
+A ticket is stored only as its SHA-256 (like a key) and redeemed by one atomic
+``DELETE … RETURNING``: two replicas racing for the same ticket cannot both win. Each key
+holds at most ``per_key`` outstanding tickets; a new one displaces that key's oldest, never
+another key's, so one caller cannot evict a ticket another tenant is about to use. When
+``limit`` tickets are outstanding in all, new ones are refused (429) until some are used or
+expire. On PostgreSQL a key's issues are serialized by an advisory lock, so the bound holds
+across replicas too.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-import threading
 import time
-from collections import OrderedDict, deque
 
+import sqlalchemy as sa
+
+from ..control.schema import ws_tickets
+from ..control.store import Store
 from .access import ApiError, Principal
 
 TICKET_TTL = 60.0
-MAX_TICKETS = 10_000  # outstanding, all keys together: a memory bound
+MAX_TICKETS = 10_000  # outstanding, all keys together
 MAX_TICKETS_PER_KEY = 32  # outstanding per key; a key's new ticket displaces its own oldest
 
 
-class Tickets:
-    """Single-use WebSocket tickets, in memory, bounded, each carrying its key's scope.
+def _hash(ticket: str) -> str:
+    return hashlib.sha256(ticket.encode("utf-8")).hexdigest()
 
-    Each key holds at most ``per_key`` outstanding tickets; a new one displaces that key's
-    oldest, never another key's, so one caller cannot evict a ticket another tenant is about
-    to use. When ``limit`` tickets are outstanding in all, new ones are refused (429) until
-    some are used or expire."""
+
+class Tickets:
+    """The ticket book of a store (see the module's docstring)."""
 
     def __init__(
         self,
+        store: Store,
         ttl: float = TICKET_TTL,
         limit: int = MAX_TICKETS,
         per_key: int = MAX_TICKETS_PER_KEY,
     ) -> None:
+        self.store = store
         self.ttl = ttl
         self.limit = limit
         self.per_key = per_key
-        self._lock = threading.Lock()
-        self._tickets: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
-        self._by_key: dict[str, deque[str]] = {}  # a key's outstanding tickets, oldest first
 
     def issue(self, principal: Principal) -> str:
         ticket = "wst_" + secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with self._lock:
-            self._expire(now)
-            mine = self._by_key.setdefault(principal.key_id, deque())
-            while len(mine) >= self.per_key:
-                self._tickets.pop(mine.popleft(), None)
-            if len(self._tickets) >= self.limit:
-                if not mine:
-                    del self._by_key[principal.key_id]
+        now = time.time()
+        t = ws_tickets
+        with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                key = sa.func.hashtext(sa.literal(f"cloacina:tickets:{principal.key_id}"))
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            conn.execute(t.delete().where(t.c.expires_at < now))
+            mine = (
+                conn.execute(
+                    sa.select(t.c.ticket_hash)
+                    .where(t.c.key_id == principal.key_id)
+                    .order_by(t.c.issued_at, t.c.ticket_hash)
+                )
+                .scalars()
+                .all()
+            )
+            surplus = mine[: max(0, len(mine) - self.per_key + 1)]
+            if surplus:
+                conn.execute(t.delete().where(t.c.ticket_hash.in_(surplus)))
+            outstanding = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            if outstanding >= self.limit:
                 raise ApiError(
                     429,
                     "too_many_tickets",
                     f"{self.limit} WebSocket tickets are outstanding; "
                     "try again when some are used or expire",
                 )
-            self._tickets[ticket] = (now + self.ttl, principal)
-            mine.append(ticket)
+            conn.execute(
+                t.insert().values(
+                    ticket_hash=_hash(ticket),
+                    key_id=principal.key_id,
+                    tenant=principal.tenant,
+                    role=principal.role,
+                    is_admin=principal.is_admin,
+                    issued_at=now,
+                    expires_at=now + self.ttl,
+                )
+            )
         return ticket
 
     def redeem(self, ticket: str) -> Principal | None:
         """The ticket's principal, once; None when unknown, used or expired."""
-        with self._lock:
-            entry = self._tickets.pop(ticket, None)
-            if entry is not None:
-                self._forget(entry[1].key_id, ticket)
-        if entry is None or entry[0] < time.monotonic():
+        t = ws_tickets
+        with self.store.engine.begin() as conn:
+            row = conn.execute(
+                t.delete()
+                .where(t.c.ticket_hash == _hash(ticket))
+                .returning(t.c.key_id, t.c.tenant, t.c.role, t.c.is_admin, t.c.expires_at)
+            ).first()
+        if row is None or row.expires_at < time.time():
             return None
-        return entry[1]
-
-    def _forget(self, key_id: str, ticket: str) -> None:
-        mine = self._by_key.get(key_id)
-        if mine is not None:
-            mine.remove(ticket)  # at most per_key long
-            if not mine:
-                del self._by_key[key_id]
-
-    def _expire(self, now: float) -> None:
-        # tickets share one ttl, so issue order is expiry order
-        while self._tickets:
-            ticket, (expires, who) = next(iter(self._tickets.items()))
-            if expires >= now:
-                break
-            del self._tickets[ticket]
-            self._forget(who.key_id, ticket)
+        return Principal(row.key_id, row.tenant, row.role, bool(row.is_admin))
 
     def __len__(self) -> int:
-        return len(self._tickets)
+        with self.store.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(ws_tickets)
+                .where(ws_tickets.c.expires_at >= time.time())
+            ).scalar_one()
+        return int(count)
