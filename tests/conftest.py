@@ -3,7 +3,6 @@ built once per test session with CMake into a temporary directory."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,19 +11,14 @@ from pathlib import Path
 import pytest
 
 from cloacina_host import Host, Runtime
+from pg_fixtures import database, postgres  # noqa: F401  (one PostgreSQL per session)
 from server_fixtures import server  # noqa: F401  (the shared cloacina-server process)
+from skips import missing_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 if (Path(__file__).parent / "rust_fixtures.py").exists():  # the Rust SDK's session fixtures
     from rust_fixtures import *  # noqa: F403
-
-
-def missing_tool(reason: str) -> None:
-    """A missing toolchain is a loud skip locally and a failure in CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI cannot run this test: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from cloacina_host.control.schema import ws_tickets
 from cloacina_host.control.store import Store
-from cloacina_host.server.access import ApiError, Principal
-from cloacina_host.server.tickets import Tickets
+from cloacina_host.control.tickets import Grant, Tickets, TooManyTicketsError
 
 
 @pytest.fixture
@@ -21,8 +20,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def key(n: int, tenant: str = "acme") -> Principal:
-    return Principal(f"key-{n}", tenant, "write", False)
+def key(n: int, tenant: str = "acme") -> Grant:
+    return Grant(f"key-{n}", tenant, "write", False)
 
 
 def test_a_ticket_is_redeemed_once(store: Store) -> None:
@@ -60,12 +59,18 @@ def test_when_every_slot_is_taken_new_tickets_are_refused(store: Store) -> None:
     first = tickets.issue(key(1))
     tickets.issue(key(1))
     second = tickets.issue(key(2))
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(TooManyTicketsError) as refused:
         tickets.issue(key(3))
-    assert (refused.value.status, refused.value.code) == (429, "too_many_tickets")
+    assert refused.value.code == "too_many_tickets"
     assert "3 WebSocket tickets are outstanding" in refused.value.message
     assert len(tickets) == 3
     # a key at its own cap still gets one: it displaces its own oldest
     assert tickets.issue(key(1)) and tickets.redeem(first) is None
     assert tickets.redeem(second) == key(2)  # a slot frees up
     assert tickets.issue(key(3))
+
+
+def test_the_server_answers_a_full_ticket_book_with_429() -> None:
+    from cloacina_host.server.access import status_of
+
+    assert status_of(TooManyTicketsError("10000 WebSocket tickets are outstanding")) == 429

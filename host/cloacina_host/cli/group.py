@@ -16,6 +16,7 @@ from .options import LOG_LEVEL, remote_options
 from .packages import package_group
 from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
+from .replicas import db_group, replica_group
 from .services import daemon_group, demo_command, inspect_lib, server_group
 from .tenants import tenant_group
 
@@ -60,5 +61,7 @@ for command in (
     graph_group,
     reactor_group,
     accumulator_group,
+    replica_group,
+    db_group,
 ):
     main.add_command(command)

@@ -6,6 +6,11 @@ With ``isolation="tenant"`` (the default) every tenant's runtime is its own supe
 process and this process never maps a plugin library; a worker that dies has the package
 whose call killed it quarantined here, and is reloaded without it. ``isolation="none"`` runs
 every tenant in this process (for comparison, and for the in-process tools).
+
+Many processes on one PostgreSQL store are replicas of one control plane
+(docs/deploy.md): a decision (upload, delete) is taken against the stored truth in one
+transaction under the tenant's lock and announced with NOTIFY; each replica then reconciles
+its own runtimes to that truth and writes its own status rows.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 import structlog
 
 from ..core.reactor import Observer
@@ -43,6 +47,9 @@ from .replicas import Listener, ReplicaBook, new_replica_id
 from .status import PackageStatus, State
 from .store import PackageRow, Store
 from .workers import Quarantined, WorkerBooks
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = structlog.get_logger("cloacina")
 
@@ -83,6 +90,7 @@ class ControlPlane:
         self.replica = replica or new_replica_id()
         self.replicas = ReplicaBook(self.store, self.replica)
         self._listener: Listener | None = None
+        self._probed: set[tuple[str, str, str]] = set()  # libraries the check passed
         self.observer = observer
         self.probe = probe
         self.isolation = isolation
@@ -252,7 +260,8 @@ class ControlPlane:
         manifest = archive.manifest
         existed = (self.libs_dir / f"{manifest.sha256}.so").exists()
         path = self.library_file(archive)
-        if self.probe:
+        identity = (manifest.sha256, manifest.name, manifest.version)
+        if self.probe and identity not in self._probed:  # the same bytes passed before
             try:
                 decl = probe_library(path, env=self.worker_settings.env)
                 if (decl.name, decl.version) != (manifest.name, manifest.version):
@@ -266,6 +275,7 @@ class ControlPlane:
                 if not existed:
                     path.unlink(missing_ok=True)
                 raise
+            self._probed.add(identity)
         return archive, path
 
     # ------------------------------------------------------------------ reconcile

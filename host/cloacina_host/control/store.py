@@ -110,7 +110,7 @@ class PackageRow:
 class Store:
     """All durable state of one host (daemon or server)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         kwargs: dict[str, Any] = {"future": True}
@@ -133,14 +133,15 @@ class Store:
             # and no new connection may create an empty database in a deleted one's place
             sa.event.listen(self.engine, "do_connect", self._check_file)
             sa.event.listen(self.engine, "begin", self._check_file)
-        before, now = upgrade(self.engine)
-        if before != now:
-            log.info("schema_upgraded", database=self.redacted_url, old=before, new=now)
+        if migrate:
+            before, now = upgrade(self.engine)
+            if before is not None and before != now:
+                log.info("schema_upgraded", database=self.redacted_url, old=before, new=now)
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, url: str | None = None) -> Store:
+    def for_data_dir(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True) -> Store:
         private_dir(Path(data_dir))
-        return cls(url or sqlite_url(Path(data_dir)))
+        return cls(url or sqlite_url(Path(data_dir)), migrate=migrate)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,8 @@ FastAPI on uvicorn; only this subpackage names the web framework. Its modules:
 - :mod:`.payloads` are the JSON shapes they answer with, :mod:`.ws_commands` the work
   behind the WebSocket endpoints;
 - :mod:`.auth` says who is calling and what they may touch, over :mod:`.access` (API
-  errors, principals, the bootstrap key) and :mod:`.tickets` (single-use WebSocket tickets);
+  errors, principals, the bootstrap key) and the store's WebSocket ticket book
+  (:mod:`cloacina_host.control.tickets`);
 - :mod:`.metrics` is the Prometheus observer;
 - :mod:`.context` is the per-app state the routes reach, :mod:`.streams` the queues
   between worker threads and the event loop, :mod:`.edge` the outermost ASGI layer

@@ -21,6 +21,7 @@ from ..control.store import (
     StoreUnavailableError,
     new_key,
 )
+from ..control.tickets import TooManyTicketsError
 from ..errors import CloacinaError, GuardError, NotFoundError, StateError, WorkerUnavailableError
 
 log = structlog.get_logger("cloacina")
@@ -50,6 +51,8 @@ def status_of(exc: CloacinaError) -> int:
         return 409
     if isinstance(exc, StoreUnavailableError):
         return 503
+    if isinstance(exc, TooManyTicketsError):
+        return 429
     return 400  # package, declaration, ABI, load, input and plugin errors
 
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from ..control.plane import ControlPlane
 from ..control.replicas import HEARTBEAT_SECONDS, Wakeups
+from ..control.tickets import Tickets
 from ..errors import CloacinaError, WorkerUnavailableError
 from . import routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
@@ -24,7 +25,6 @@ from .edge import Edge
 from .metrics import Metrics
 from .payloads import tenant_samples, worker_statuses
 from .responses import STATUS_CODES, envelope
-from .tickets import Tickets
 
 log = structlog.get_logger("cloacina")
 

@@ -96,7 +96,7 @@ def ws_principal(ctx: Context, ws: WebSocket) -> Principal:
         )
         if not live:
             raise ApiError(401, "unauthorized", "the ticket's API key was revoked")
-        return who
+        return Principal(who.key_id, who.tenant, who.role, who.is_admin)
     token = bearer_token(ws.headers.get("authorization"))
     record = ctx.store.lookup_key(token)
     if record is None:

@@ -13,9 +13,9 @@ from starlette.requests import HTTPConnection
 
 from ..control.plane import ControlPlane
 from ..control.store import Store
+from ..control.tickets import TICKET_TTL, Tickets
 from .metrics import Metrics
 from .streams import OutputHub
-from .tickets import TICKET_TTL, Tickets
 
 POLL_SECONDS = 5.0  # background reconcile (docs/architecture.md)
 TICK_SECONDS = 0.1  # batch flushes and polling accumulators

@@ -222,14 +222,22 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
     items = await anyio.to_thread.run_sync(stored_items, ctx.plane, tenant)
     mine = next((i for i in items if i["id"] == row.id), None)
     log.info("package_uploaded", tenant=tenant, package=row.name, version=row.version)
+    # The status is this replica's: it reconciled the upload before answering. The others
+    # load it on their NOTIFY; `summary` and `replicas` say how far they have come.
+    here = next(
+        (r for r in (mine or {}).get("replicas", []) if r["replica"] == ctx.plane.replica), None
+    )
     return json_response(
         {
             "id": row.id,
             "name": row.name,
             "version": row.version,
             "tenant": tenant,
-            "status": mine["status"] if mine else (status.state.value if status else "unknown"),
-            "reason": mine["reason"] if mine else (status.reason if status else None),
+            "replica": ctx.plane.replica,
+            "status": here["status"] if here else (status.state.value if status else "unknown"),
+            "reason": here["reason"] if here else (status.reason if status else None),
+            "summary": mine["summary"] if mine else None,
+            "replicas": mine["replicas"] if mine else [],
         },
         201,
     )

@@ -15,13 +15,13 @@ import uvicorn
 from .. import log as logsetup
 from ..control.plane import ControlPlane, default_data_dir
 from ..control.store import Store
+from ..control.tickets import TICKET_TTL
 from ..errors import CloacinaError, InvalidInputError
 from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
 from .access import METRICS_AUTH, authorize_metrics
 from .asgi import create_app
-from .context import MAX_BODY, Settings
+from .context import MAX_BODY, POLL_SECONDS, Settings
 from .metrics import Metrics, serve_metrics
-from .tickets import TICKET_TTL
 
 log = structlog.get_logger("cloacina")
 
@@ -87,6 +87,7 @@ def run(
         settings = Settings(
             ticket_ttl=float(os.environ.get("CLOACINA_WS_TICKET_TTL") or TICKET_TTL),
             max_body=int(os.environ.get("CLOACINA_MAX_BODY_BYTES") or MAX_BODY),
+            poll_seconds=float(os.environ.get("CLOACINA_POLL_SECONDS") or POLL_SECONDS),
             metrics_bind=os.environ.get("CLOACINA_METRICS_BIND") or None,
             metrics_token=os.environ.get("CLOACINA_METRICS_TOKEN") or None,
             metrics_auth=os.environ.get("CLOACINA_METRICS_AUTH") or "auto",

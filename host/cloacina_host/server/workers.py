@@ -1,7 +1,10 @@
-"""Routes about tenants' workers: a worker's state, an operator's restart, letting a
-quarantined package load again, and a tenant's call deadline."""
+"""Routes about the processes behind the API: the replicas sharing the database, a
+tenant's worker (its state, an operator's restart), letting a quarantined package load
+again, and a tenant's call deadline."""
 
 from __future__ import annotations
+
+import time
 
 import anyio.to_thread
 import structlog
@@ -30,6 +33,16 @@ def _no_isolation(tenant: str) -> ApiError:
         "no_worker",
         f"tenant '{tenant}' has no worker: this server runs with --isolation none",
     )
+
+
+@router.get("/v1/replicas", tags=["replicas"])
+def list_replicas(ctx: Ctx, _: Platform) -> Response:
+    """The replicas sharing this database: alive while their heartbeat is fresh."""
+    now = time.time()
+    items = [r.to_dict(now) for r in ctx.plane.replicas.all()]
+    for item in items:
+        item["self"] = item["id"] == ctx.plane.replica
+    return json_response({"items": items, "total": len(items), "self": ctx.plane.replica})
 
 
 @router.get("/v1/tenants/{tenant}/worker", tags=["workers"])

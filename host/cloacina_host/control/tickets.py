@@ -15,16 +15,47 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 
-from ..control.schema import ws_tickets
-from ..control.store import Store
-from .access import ApiError, Principal
+from ..errors import CloacinaError
+from .schema import ws_tickets
+from .store import Store
 
 TICKET_TTL = 60.0
 MAX_TICKETS = 10_000  # outstanding, all keys together
 MAX_TICKETS_PER_KEY = 32  # outstanding per key; a key's new ticket displaces its own oldest
+
+
+class TooManyTicketsError(CloacinaError):
+    """Every ticket slot is taken; try again when some are used or expire (HTTP 429)."""
+
+    code = "too_many_tickets"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a ticket carries: its key's id, tenant (None for a platform key) and role."""
+
+    key_id: str
+    tenant: str | None
+    role: str
+    is_admin: bool
+
+
+class Holder(Protocol):
+    """Whoever asks for a ticket (the server's principal) carries the same four names."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def tenant(self) -> str | None: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def is_admin(self) -> bool: ...
 
 
 def _hash(ticket: str) -> str:
@@ -46,7 +77,7 @@ class Tickets:
         self.limit = limit
         self.per_key = per_key
 
-    def issue(self, principal: Principal) -> str:
+    def issue(self, principal: Holder) -> str:
         ticket = "wst_" + secrets.token_urlsafe(24)
         now = time.time()
         t = ws_tickets
@@ -69,9 +100,7 @@ class Tickets:
                 conn.execute(t.delete().where(t.c.ticket_hash.in_(surplus)))
             outstanding = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             if outstanding >= self.limit:
-                raise ApiError(
-                    429,
-                    "too_many_tickets",
+                raise TooManyTicketsError(
                     f"{self.limit} WebSocket tickets are outstanding; "
                     "try again when some are used or expire",
                 )
@@ -88,7 +117,7 @@ class Tickets:
             )
         return ticket
 
-    def redeem(self, ticket: str) -> Principal | None:
+    def redeem(self, ticket: str) -> Grant | None:
         """The ticket's principal, once; None when unknown, used or expired."""
         t = ws_tickets
         with self.store.engine.begin() as conn:
@@ -99,7 +128,7 @@ class Tickets:
             ).first()
         if row is None or row.expires_at < time.time():
             return None
-        return Principal(row.key_id, row.tenant, row.role, bool(row.is_admin))
+        return Grant(row.key_id, row.tenant, row.role, bool(row.is_admin))
 
     def __len__(self) -> int:
         with self.store.engine.connect() as conn:

@@ -1,0 +1,81 @@
+"""A real PostgreSQL server, started once per test session, and a fresh database per test."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server_fixtures import free_port
+from skips import missing_tool
+
+PG_BIN = Path(os.environ.get("CLOACINA_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server for the session (initdb + pg_ctl in a temp dir): its URL.
+    Tests take a database of their own with :func:`database`."""
+    initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
+    if not (initdb.exists() and pg_ctl.exists()):
+        missing_tool(f"PostgreSQL binaries not found in {PG_BIN} (set CLOACINA_PG_BIN)")
+    as_user: list[str] = []
+    owner: int | None = None
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as an unprivileged user
+        try:
+            owner = pwd.getpwnam("postgres").pw_uid
+        except KeyError:
+            missing_tool("running as root and there is no 'postgres' user to own the cluster")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    base = Path(tempfile.mkdtemp(prefix="cloacina-pg-"))
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    if owner is not None:
+        for path in (base, sock):
+            os.chown(path, owner, -1)
+    port = free_port()
+
+    def run(*cmd: str) -> None:
+        proc = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+
+    run(str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+    run(
+        str(pg_ctl),
+        "-D",
+        str(data),
+        "-l",
+        str(base / "pg.log"),
+        "-o",
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "-w",
+        "start",
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def create_database(base_url: str) -> str:
+    """A new, empty database on the session's server; its URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def database(postgres: str) -> str:
+    """A database of this test's own on the session's PostgreSQL."""
+    return create_database(postgres)
