@@ -262,21 +262,30 @@ def test_a_node_allocating_past_the_limit_kills_only_its_worker(
     ), item["reason"]
 
 
-def test_a_crashing_shutdown_hook_keeps_the_package_stored(
-    hostile_server: Server, hostile_archives: dict[str, Path]
+def test_a_shutdown_hook_crashing_on_delete_costs_only_its_worker(
+    hostile_server: Server, hostile_archives: dict[str, Path], victim_tenant: tuple[str, str]
 ) -> None:
+    """The delete is decided in the store first (every replica must agree on it), so it
+    stands: the worker dying in the package's shutdown hook is replaced without the package,
+    nothing is quarantined, and the same archive uploads and loads again."""
     srv = hostile_server
     tenant, key, _ = hostile_tenant(srv, hostile_archives["hostile"])
     events = f"/v1/tenants/{tenant}/accumulators/orders/events"
     assert srv.ok("POST", events, key, content=b'{"arm_shutdown": "segv"}')["fires"] == 1
-    refused = srv.request("DELETE", f"/v1/tenants/{tenant}/packages/hostile", key)
-    assert refused.status_code == 503, refused.text
-    item = quarantined(srv, tenant, "hostile")
-    assert item["reason"] == "shutdown hook in package 'hostile' crashed the worker (SIGSEGV)"
-    # quarantined, not loaded: now it deletes
-    deleted = srv.ok("DELETE", f"/v1/tenants/{tenant}/packages/hostile", key)
-    assert deleted["status"] == "deleted"
+    with Victim(srv, victim_tenant) as victim:
+        deleted = srv.ok("DELETE", f"/v1/tenants/{tenant}/packages/hostile", key)
+        assert deleted["status"] == "deleted"
+        eventually(lambda: worker(srv, tenant)["restarts"] >= 1)
+        eventually(lambda: worker(srv, tenant)["state"] == "ready")
+    victim.check()
+    state = worker(srv, tenant)
+    assert "shutdown hook in package 'hostile' crashed the worker (SIGSEGV)" in (
+        state["last_death"] or ""
+    )
     assert "hostile" not in srv.packages(tenant)
+    again = srv.upload(tenant, key, hostile_archives["hostile"])  # not kept out
+    assert again.json()["status"] == "loaded", again.text
+    assert srv.ok("POST", events, key, content=b'{"fine": 1}')["fires"] == 1
 
 
 LOADING = "library (while loading) in package"

@@ -65,13 +65,12 @@ def db_group() -> None:
 )
 def db_upgrade(data_dir: Path | None, database_url: str | None) -> None:
     """Migrate the database's schema to this version's (servers also do it at start)."""
-    from ..control.migrate import upgrade
     from ..control.store import Store
 
     with user_errors():
         store = Store.for_data_dir(data_dir or default_home(), database_url, migrate=False)
         try:
-            before, now = upgrade(store.engine)
+            before, now = store.upgrade()
         finally:
             store.close()
     if before == now:

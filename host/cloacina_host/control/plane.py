@@ -201,6 +201,11 @@ class ControlPlane:
         if state is None or death.culprit is None:
             return
         name = death.culprit.package
+        if not any(r.name == name for r in self.store.list_packages(tenant)):
+            # it died unloading a package already deleted (its shutdown hook): the delete
+            # stands, the replacement worker starts without it, there is nothing to keep out
+            log.error("deleted_package_crashed", tenant=tenant, package=name, reason=death.message)
+            return
         version, sha = self._version_of(tenant, name)
         self.books.quarantine(tenant, name, version, sha, State(state), death.message)
         log.error("package_quarantined", tenant=tenant, package=name, reason=death.message)

@@ -134,14 +134,31 @@ class Store:
             sa.event.listen(self.engine, "do_connect", self._check_file)
             sa.event.listen(self.engine, "begin", self._check_file)
         if migrate:
-            before, now = upgrade(self.engine)
-            if before is not None and before != now:
-                log.info("schema_upgraded", database=self.redacted_url, old=before, new=now)
+            try:
+                self.upgrade()
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True) -> Store:
         private_dir(Path(data_dir))
         return cls(url or sqlite_url(Path(data_dir)), migrate=migrate)
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to this code's (docs/deploy.md#schema-migrations); returns the
+        revision before and now. An unreachable database is a :class:`StoreUnavailableError`
+        naming it, a newer one a :class:`SchemaError`."""
+        try:
+            before, now = upgrade(self.engine)
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            raise StoreUnavailableError(
+                f"cannot open the database {self.redacted_url}: {reason}"
+            ) from None
+        if before is not None and before != now:
+            log.info("schema_upgraded", database=self.redacted_url, old=before, new=now)
+        return before, now
 
     def close(self) -> None:
         self.engine.dispose()
