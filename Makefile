@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local test test-py lint bench bench-ws c-examples clean
+.PHONY: setup demo demo-local test test-py lint bench bench-ws bench-replicas c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -50,6 +50,11 @@ bench: c-examples
 ## The server: WebSocket throughput and fire latency, --isolation tenant against none.
 bench-ws: c-examples
 	@$(PY) benchmarks/bench_ws.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
+
+## Replicas on one PostgreSQL: how fast a change reaches the others; decisions vs SQLite.
+bench-replicas: c-examples
+	@$(PY) benchmarks/bench_replicas.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
 	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
 
 clean:

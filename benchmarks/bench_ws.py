@@ -53,13 +53,21 @@ def free_port() -> int:
 
 
 class Bench:
-    def __init__(self, work: Path, isolation: str) -> None:
+    def __init__(
+        self, work: Path, isolation: str, *flags: str, env: dict[str, str] | None = None
+    ) -> None:
+        """Start a server; ``flags`` are more of its flags (``--database-url``, …)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
         )
-        env = {**os.environ, "CLOACINA_BOOTSTRAP_KEY": KEY, "CLOACINA_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "CLOACINA_BOOTSTRAP_KEY": KEY,
+            "CLOACINA_LOG_LEVEL": "warning",
+            **(env or {}),
+        }
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -73,6 +81,7 @@ class Bench:
                 "warning",
                 "--isolation",
                 isolation,
+                *flags,
             ],
             env=env,
         )

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,20 +20,27 @@ from skips import missing_tool
 PG_BIN = Path(os.environ.get("CLOACINA_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """A real PostgreSQL server for the session (initdb + pg_ctl in a temp dir): its URL.
-    Tests take a database of their own with :func:`database`."""
+def postgres_missing() -> str | None:
+    """Why a throwaway PostgreSQL cannot be started here, or None."""
+    if not ((PG_BIN / "initdb").exists() and (PG_BIN / "pg_ctl").exists()):
+        return f"PostgreSQL binaries not found in {PG_BIN} (set CLOACINA_PG_BIN)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no 'postgres' user to own the cluster"
+    return None
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A real PostgreSQL server in a temp dir (initdb + pg_ctl, 127.0.0.1 only, fsync off)
+    until the block ends: its URL. Also used by benchmarks/bench_replicas.py."""
     initdb, pg_ctl = PG_BIN / "initdb", PG_BIN / "pg_ctl"
-    if not (initdb.exists() and pg_ctl.exists()):
-        missing_tool(f"PostgreSQL binaries not found in {PG_BIN} (set CLOACINA_PG_BIN)")
     as_user: list[str] = []
     owner: int | None = None
     if os.geteuid() == 0:  # initdb refuses root: run the cluster as an unprivileged user
-        try:
-            owner = pwd.getpwnam("postgres").pw_uid
-        except KeyError:
-            missing_tool("running as root and there is no 'postgres' user to own the cluster")
+        owner = pwd.getpwnam("postgres").pw_uid
         as_user = ["runuser", "-u", "postgres", "--"]
     base = Path(tempfile.mkdtemp(prefix="cloacina-pg-"))
     data, sock = base / "data", base / "sock"
@@ -44,7 +52,8 @@ def postgres() -> Iterator[str]:
 
     def run(*cmd: str) -> None:
         proc = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
 
     run(str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
     run(
@@ -63,6 +72,17 @@ def postgres() -> Iterator[str]:
     finally:
         run(str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server for the session: its URL. Tests take a database of their
+    own with :func:`database`."""
+    reason = postgres_missing()
+    if reason is not None:
+        missing_tool(reason)
+    with throwaway_postgres() as url:
+        yield url
 
 
 def create_database(base_url: str) -> str:

@@ -3,7 +3,6 @@ profiles and environment fallbacks, exit codes and ``-o json``."""
 
 from __future__ import annotations
 
-import os
 import re
 import select
 import signal
@@ -17,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from server_fixtures import BOOT, GUARD, NOT_LOADED, Server, eventually, free_port
+from server_fixtures import BOOT, GUARD, NOT_LOADED, Cli, Server, eventually, free_port
 
 
 @pytest.fixture(scope="module")
@@ -26,36 +25,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(tmp_path_factory.mktemp("cli-server") / "data").start()
     yield server
     server.stop()
-
-
-class Cli:
-    """``python -m cloacina_host`` with an isolated CLOACINA_HOME and no CLOACINA_* settings
-    inherited from the environment running the tests."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLOACINA_")}
-        self.env.update(CLOACINA_HOME=str(home), COLUMNS="200")
-
-    def __call__(
-        self, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cloacina_host", *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            env={**self.env, **(env or {})},
-            timeout=120,
-        )
-
-    def ok(self, *args: str, **kwargs: Any) -> str:
-        proc = self(*args, **kwargs)
-        assert proc.returncode == 0, (args, proc.returncode, proc.stdout, proc.stderr)
-        return proc.stdout
-
-    def json(self, *args: str, **kwargs: Any) -> Any:
-        return orjson.loads(self.ok(*args, "-o", "json", **kwargs))
 
 
 @pytest.fixture

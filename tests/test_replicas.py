@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server_fixtures import GUARD, Server, assert_error, eventually
+from server_fixtures import BOOT, GUARD, Cli, Server, assert_error, eventually
 
 POLL_OFF = "3600"  # no background reconcile: convergence can only come from NOTIFY
 
@@ -181,6 +181,32 @@ def test_a_ticket_is_redeemed_once_across_replicas(
     with pytest.raises(InvalidStatus) as refused:
         connect(c.ws_url + path, open_timeout=10)
     assert refused.value.response.status_code == 401
+
+
+def test_the_cli_shows_the_replicas_and_how_far_a_package_has_come(
+    cluster: list[Server], c_archives: dict[str, Path], tmp_path: Path
+) -> None:
+    name, key = tenant(cluster)
+    cluster[0].upload(name, key, c_archives["pricing-publisher"])
+    eventually(
+        lambda: (
+            cluster[0].packages(name, key)["pricing-publisher"]["summary"]
+            == "loaded on 3/3 replicas"
+        )
+    )
+    cli = Cli(tmp_path / "home")
+    listed = cli.ok("--server", cluster[1].url, "--key", BOOT, "replica", "list")
+    assert "r2 (this one)" in listed
+    assert [line.split()[0] for line in listed.splitlines() if " alive " in line] == [
+        "r1",
+        "r2",
+        "r3",
+    ]
+    remote = ["--server", cluster[2].url, "--key", key, "--tenant", name]
+    table = cli.ok("package", "list", *remote)
+    assert "loaded on 3/3 replicas" in table
+    (item,) = cli.json("package", "list", *remote)
+    assert [r["replica"] for r in item["replicas"]] == ["r1", "r2", "r3"]
 
 
 def test_kill_9_of_one_replica_leaves_the_others_serving(

@@ -180,6 +180,8 @@ def package_list(ctx: click.Context, data_dir: Path | None) -> None:
         with remote(ctx) as r:
             items = r.client.get(r.path("packages"))["items"]
         columns = ["id", "name", "version", "status", "reason", "reactors", "graphs"]
+        if any(len(i.get("replicas", [])) > 1 for i in items):  # servers on one database
+            columns.append("summary")
     if output_of(ctx) == "json":
         emit_json(items)
         return
