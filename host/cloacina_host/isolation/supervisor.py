@@ -196,6 +196,8 @@ class WorkerTenant:
                 f"{self.failures} times in a row{why}; restart it with "
                 f"`cloacinactl tenant restart {self.tenant}`"
             )
+        elif state is WorkerState.STARTING and death is None and not self.restarts:
+            text = f"the worker of tenant '{self.tenant}' is starting; retry shortly"
         elif state in (WorkerState.BACKOFF, WorkerState.STARTING, WorkerState.RECOVERING):
             text = f"the worker of tenant '{self.tenant}' is restarting{why}; retry shortly"
         else:
