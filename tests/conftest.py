@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloacina_host import Host, Runtime
+from nats_fixtures import nats_server  # noqa: F401  (one NATS JetStream per session)
 from pg_fixtures import database, postgres  # noqa: F401  (one PostgreSQL per session)
 from server_fixtures import server  # noqa: F401  (the shared cloacina-server process)
 from skips import missing_tool

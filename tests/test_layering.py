@@ -19,10 +19,11 @@ LAYERS: dict[str, int] = {
     "packaging": 3,
     "isolation": 4,
     "control": 5,
-    "server": 6,
-    "cli": 7,
-    "__init__": 8,
-    "__main__": 8,
+    "events": 6,
+    "server": 7,
+    "cli": 8,
+    "__init__": 9,
+    "__main__": 9,
 }
 # Inside a subpackage, each module's layer: a module imports only siblings strictly below it.
 # Subpackages not listed (server, cli) are flat.
@@ -81,6 +82,17 @@ INNER: dict[str, dict[str, int]] = {
         "plane": 3,
         "daemon": 4,
     },
+    "events": {
+        "__init__": 0,
+        "naming": 0,
+        "snapshot": 0,
+        "ownership": 0,
+        "hub": 0,
+        "plane": 1,
+        "broker": 1,
+        "owner": 2,
+        "jetstream": 3,
+    },
 }
 # Third-party names only these modules may import ("unit" or "unit/module").
 ONLY = {
@@ -102,10 +114,19 @@ ONLY = {
     "alembic": {"control/migrate"},
     "psycopg": {"control/replicas"},
     "elftools": {"packaging/elf"},
-    "msgpack": {"isolation/protocol"},
+    "msgpack": {"isolation/protocol", "events/snapshot"},
+    "nats": {"events/broker"},
 }
 # Pure modules: no I/O, no FFI; they import only the shared base.
-PURE = {"core/graph", "core/registry", "control/status", "types", "errors"}
+PURE = {
+    "core/graph",
+    "core/registry",
+    "control/status",
+    "events/naming",
+    "events/ownership",
+    "types",
+    "errors",
+}
 
 
 def unit(path: Path) -> str:
@@ -207,7 +228,9 @@ def test_pure_modules_import_only_the_base() -> None:
                 assert name[1:] in {"errors", "types"}, f"{where(path)} is pure but imports {name}"
             else:
                 assert name in {"__future__", "dataclasses", "enum", "graphlib", "typing"} | {
-                    "collections"
+                    "hashlib",
+                    "re",
+                    "collections",
                 }, f"{where(path)} is pure but imports {name}"
 
 

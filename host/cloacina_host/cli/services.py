@@ -190,6 +190,16 @@ def server_group() -> None:
     help="This replica's id among servers sharing one database (stable across restarts).  "
     "[default: generated]",
 )
+@click.option(
+    "--events",
+    default="embedded",
+    envvar="CLOACINA_EVENTS",
+    show_envvar=True,
+    show_default=True,
+    metavar="embedded|nats://HOST:PORT",
+    help="The event plane: embedded (events go straight to the accepting server's workers) "
+    "or a NATS JetStream URL (reactors owned by one replica each, their state on the broker).",
+)
 @_worker_options
 @click.pass_context
 def server_start(
@@ -202,6 +212,7 @@ def server_start(
     metrics_token: str | None,
     metrics_auth: str,
     replica_id: str | None,
+    events: str,
     **worker_flags: Any,
 ) -> None:
     """Serve the API (docs/api.md) until SIGINT/SIGTERM.
@@ -228,4 +239,5 @@ def server_start(
             isolation=isolation,
             workers=workers,
             replica=replica_id or None,
+            events=events,
         )

@@ -142,3 +142,25 @@ class Accumulator:
     @property
     def buffer_depth(self) -> int:
         return len(self._batch)
+
+    def export(self) -> dict[str, Any]:
+        """What this accumulator holds (counters, a filling batch, a state window) as
+        plain values, for an event plane to save beside the reactor (:meth:`adopt`)."""
+        return {
+            "events_total": self.events_total,
+            "errors_total": self.errors_total,
+            "last_event_at": self.last_event_at,
+            "last_error": self.last_error,
+            "batch": list(self._batch),
+            "window": list(self._window),
+        }
+
+    def adopt(self, saved: dict[str, Any]) -> None:
+        """Take over what :meth:`export` saved (on another process, maybe)."""
+        self.events_total = int(saved.get("events_total", 0))
+        self.errors_total = int(saved.get("errors_total", 0))
+        self.last_event_at = saved.get("last_event_at")
+        self.last_error = saved.get("last_error")
+        self._batch = [bytes(b) for b in saved.get("batch", ())]
+        self._window.clear()
+        self._window.extend(bytes(b) for b in saved.get("window", ()))

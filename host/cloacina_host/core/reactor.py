@@ -111,6 +111,8 @@ class Reactor:
         #: a fire in flight (the registry records who is bound; this is what runs).
         self.subscribers: dict[str, LiveGraph] = {}
         self.stats = ReactorStats()
+        #: When set (under ``lock``), every run of a fire is appended here too.
+        self.collect: list[GraphRun] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -287,6 +289,8 @@ class Reactor:
             if self._observe:
                 self.observer.graph_finished(self.tenant, run)
             runs.append(run)
+        if self.collect is not None:
+            self.collect.extend(runs)
         duration = time.perf_counter() - t0
         stats.fire_seconds_total += duration
         if self._observe:
@@ -310,3 +314,57 @@ class Reactor:
                 "last_fire_at": self.stats.last_fire_at,
                 "subscribers": list(self.subscribers),
             }
+
+    # ------------------------------------------------------------------ saved state
+
+    def export(self) -> dict[str, Any]:
+        """Everything this reactor holds, as plain values (boundaries stay bytes): state,
+        cache, pending flags and queues, counters, its accumulators' contents and its
+        bound graphs' run counts. An event plane saves it so another process can
+        :meth:`adopt` it."""
+        with self.lock:
+            return {
+                "state": self.state.value,
+                "cache": dict(self.cache),
+                "dirty": sorted(self._dirty),
+                "queue": [[a, b] for a, b in self._queue],
+                "queues": {a: list(q) for a, q in self._queues.items() if q},
+                "fires": self.stats.fires,
+                "last_fire_at": self.stats.last_fire_at,
+                "fire_seconds_total": self.stats.fire_seconds_total,
+                "accumulators": {n: a.export() for n, a in self.accumulators.items()},
+                "graphs": {
+                    n: {"ok": g.ok_total, "failed": g.failed_total}
+                    for n, g in self.subscribers.items()
+                },
+            }
+
+    def adopt(self, saved: dict[str, Any]) -> None:
+        """Take over what :meth:`export` saved, without firing. Accumulators, cache slots
+        and graphs this reactor no longer has are ignored (a newer version may differ)."""
+        with self.lock:
+            if self.state is ReactorState.STOPPED:
+                raise self._stopped()
+            state = ReactorState(saved.get("state", ReactorState.RUNNING.value))
+            if state is not ReactorState.STOPPED:
+                self.state = state
+            for name, value in saved.get("cache", {}).items():
+                if name in self.cache:
+                    self.cache[name] = None if value is None else bytes(value)
+            self._dirty = {a for a in saved.get("dirty", ()) if a in self.cache}
+            self._queue = deque((a, bytes(b)) for a, b in saved.get("queue", ()) if a in self.cache)
+            for name, queue in self._queues.items():
+                queue.clear()
+                queue.extend(bytes(b) for b in saved.get("queues", {}).get(name, ()))
+            self.stats.fires = int(saved.get("fires", 0))
+            self.stats.last_fire_at = saved.get("last_fire_at")
+            self.stats.fire_seconds_total = float(saved.get("fire_seconds_total", 0.0))
+            for name, acc in saved.get("accumulators", {}).items():
+                if name in self.accumulators:
+                    self.accumulators[name].adopt(acc)
+            for name, counts in saved.get("graphs", {}).items():
+                graph = self.subscribers.get(name)
+                if graph is not None:
+                    graph.ok_total = int(counts.get("ok", 0))
+                    graph.failed_total = int(counts.get("failed", 0))
+            self.cache_version += 1

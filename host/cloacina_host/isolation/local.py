@@ -8,6 +8,7 @@ channel, so both isolation modes share one implementation of what each call mean
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from ..core import views
@@ -139,6 +140,82 @@ class LocalTenant:
 
     def counts(self) -> dict[str, int]:
         return self.runtime.counts()
+
+    # ------------------------------------------------------------------ an event plane's calls
+
+    def apply(
+        self, reactor: str, batches: list[tuple[str, list[bytes]]], tick: bool = False
+    ) -> dict[str, Any]:
+        """Apply events an event plane delivered to one reactor, in order (each batch is
+        one accumulator's consecutive events), then its time-driven work when ``tick``.
+
+        Returns ``{"fires", "errors", "runs", "state"}``: the runs of every fire (as
+        dicts), an error frame per refused event, and the reactor's state after them
+        (:meth:`~..core.reactor.Reactor.export`), taken under the same lock."""
+        r = self.runtime.reactor(reactor)
+        runs: list[GraphRun] = []
+        errors: list[dict[str, str]] = []
+        fires = 0
+        with r.lock:
+            r.collect = runs
+            try:
+                for accumulator, frames in batches:
+                    if accumulator not in r.accumulators:
+                        errors.append(
+                            error_frame(
+                                InvalidInputError(
+                                    f"reactor '{reactor}' has no accumulator '{accumulator}'"
+                                )
+                            )
+                        )
+                        continue
+                    refused: list[PluginCallError] = []
+                    fires += r.push(accumulator, frames, refused)
+                    errors += [error_frame(e) for e in refused]
+                if tick:
+                    fires += r.tick(time.monotonic())
+            finally:
+                r.collect = None
+            state = r.export()
+        return {
+            "fires": fires,
+            "errors": errors,
+            "runs": [run.to_dict() for run in runs],
+            "state": state,
+        }
+
+    def apply_command(self, reactor: str, message: dict[str, Any]) -> dict[str, Any]:
+        """A reactor command at the reactor's owner: ``{"reply", "runs", "state"}``."""
+        r = self.runtime.reactor(reactor)
+        runs: list[GraphRun] = []
+        with r.lock:
+            r.collect = runs
+            try:
+                reply = self.command(reactor, message)
+            finally:
+                r.collect = None
+            state = r.export()
+        return {"reply": reply, "runs": [run.to_dict() for run in runs], "state": state}
+
+    def export_reactor(self, reactor: str) -> dict[str, Any]:
+        return self.runtime.reactor(reactor).export()
+
+    def adopt_reactor(self, reactor: str, state: dict[str, Any]) -> None:
+        self.runtime.reactor(reactor).adopt(state)
+
+    async def apply_async(
+        self, reactor: str, batches: list[tuple[str, list[bytes]]], tick: bool = False
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self.apply, reactor, batches, tick)
+
+    async def apply_command_async(self, reactor: str, message: dict[str, Any]) -> dict[str, Any]:
+        return await asyncio.to_thread(self.apply_command, reactor, message)
+
+    async def export_reactor_async(self, reactor: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.export_reactor, reactor)
+
+    async def adopt_reactor_async(self, reactor: str, state: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.adopt_reactor, reactor, state)
 
     # ------------------------------------------------------------------ worker-side extras
 

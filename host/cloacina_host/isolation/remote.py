@@ -150,6 +150,32 @@ class RemoteTenant:
     def tick(self) -> int:
         return 0  # a worker ticks itself (batch flushes, polling) and reports its fires
 
+    # ------------------------------------------------------------------ an event plane's calls
+
+    async def _call_async(self, op: str, args: dict[str, Any]) -> Any:
+        return await self._wait(self.worker.submit(op, args))
+
+    async def apply_async(
+        self, reactor: str, batches: list[tuple[str, list[bytes]]], tick: bool = False
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call_async(
+            "apply", {"reactor": reactor, "batches": batches, "tick": tick}
+        )
+        return result
+
+    async def apply_command_async(self, reactor: str, message: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call_async(
+            "apply_command", {"reactor": reactor, "message": message}
+        )
+        return result
+
+    async def export_reactor_async(self, reactor: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call_async("export_reactor", {"reactor": reactor})
+        return result
+
+    async def adopt_reactor_async(self, reactor: str, state: dict[str, Any]) -> None:
+        await self._call_async("adopt_reactor", {"reactor": reactor, "state": state})
+
     # ------------------------------------------------------------------ views
 
     def _view(self, op: str, args: dict[str, Any], empty: Any) -> Any:

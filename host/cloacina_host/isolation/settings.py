@@ -35,7 +35,8 @@ class WorkerSettings:
     max_failures: int = 5
     stable_after: float = 10.0  # up this long, a worker's failure streak is forgotten
     watch_interval: float = 0.05
-    tick_seconds: float = 0.1  # batch flushes and polling, inside each worker
+    tick_seconds: float = 0.1  # batch flushes and polling, inside each worker; 0: none
+    #: (with an event plane, each reactor's owner ticks it instead)
 
     def address_space(self) -> int | None:
         """The worker's RLIMIT_AS: a backstop well above the resident limit (address space

@@ -82,6 +82,24 @@ class TenantRuntime(Protocol):
     def tick(self) -> int:
         """Time-driven work (batch flushes, polling accumulators); returns fires."""
 
+    # ------------------------------------------------------------------ an event plane's calls
+
+    async def apply_async(
+        self, reactor: str, batches: list[tuple[str, list[bytes]]], tick: bool = False
+    ) -> dict[str, Any]:
+        """Apply delivered events to one reactor in order (each batch: one accumulator's
+        consecutive events), then its time-driven work when ``tick``; returns ``{"fires",
+        "errors", "runs", "state"}`` with the reactor's state after them."""
+
+    async def apply_command_async(self, reactor: str, message: dict[str, Any]) -> dict[str, Any]:
+        """A reactor command at its owner: ``{"reply", "runs", "state"}``."""
+
+    async def export_reactor_async(self, reactor: str) -> dict[str, Any]:
+        """Everything the reactor holds, as plain values (to save)."""
+
+    async def adopt_reactor_async(self, reactor: str, state: dict[str, Any]) -> None:
+        """Take over saved state, without firing."""
+
     # ------------------------------------------------------------------ views
 
     def has(self, kind: Kind, name: str) -> bool: ...

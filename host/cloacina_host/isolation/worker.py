@@ -80,7 +80,17 @@ class TelemetryObserver:
 Handler = Callable[["Worker", dict[str, Any]], Any]
 HANDLERS: dict[str, Handler] = {}
 #: Requests after which changed reactor caches ride along in the answer.
-_CHANGES_CACHES = {"push", "push_frames", "fire", "command", "tick", "restore"}
+_CHANGES_CACHES = {
+    "push",
+    "push_frames",
+    "fire",
+    "command",
+    "tick",
+    "restore",
+    "apply",
+    "apply_command",
+    "adopt_reactor",
+}
 
 
 def handler(name: str) -> Callable[[Handler], Handler]:
@@ -108,10 +118,11 @@ class Worker:
 
     def serve(self, hello: dict[str, Any], tick_seconds: float) -> None:
         self.channel.send({"t": "hello", "v": protocol.VERSION, **hello})
-        ticker = threading.Thread(
-            target=self._tick, args=(tick_seconds,), name="cloacina-worker-tick", daemon=True
-        )
-        ticker.start()
+        if tick_seconds > 0:  # 0: an event plane's owner ticks each reactor it owns
+            ticker = threading.Thread(
+                target=self._tick, args=(tick_seconds,), name="cloacina-worker-tick", daemon=True
+            )
+            ticker.start()
         for i in range(self.threads - 1):
             threading.Thread(target=self._serve, name=f"cloacina-worker-{i}", daemon=True).start()
         self._serve()
@@ -226,6 +237,28 @@ def _fire(w: Worker, a: dict[str, Any]) -> Any:
 @handler("tick")
 def _tick(w: Worker, a: dict[str, Any]) -> Any:
     return w.local.tick()
+
+
+@handler("apply")
+def _apply(w: Worker, a: dict[str, Any]) -> Any:
+    batches = [(str(acc), list(frames)) for acc, frames in a["batches"]]
+    return w.local.apply(str(a["reactor"]), batches, bool(a.get("tick")))
+
+
+@handler("apply_command")
+def _apply_command(w: Worker, a: dict[str, Any]) -> Any:
+    return w.local.apply_command(str(a["reactor"]), dict(a["message"]))
+
+
+@handler("export_reactor")
+def _export_reactor(w: Worker, a: dict[str, Any]) -> Any:
+    return w.local.export_reactor(str(a["reactor"]))
+
+
+@handler("adopt_reactor")
+def _adopt_reactor(w: Worker, a: dict[str, Any]) -> Any:
+    w.local.adopt_reactor(str(a["reactor"]), dict(a["state"]))
+    return None
 
 
 @handler("has")
@@ -356,7 +389,7 @@ def main(argv: list[str]) -> int:
     worker = Worker(str(config["tenant"]), channel, Path(config["scratch"]), int(config["threads"]))
     worker.serve(
         {"pid": os.getpid(), "tenant": worker.tenant, "sandbox": applied},
-        float(config.get("tick_seconds") or 0.1),
+        float(config.get("tick_seconds", 0.1)),
     )
     return 0
 

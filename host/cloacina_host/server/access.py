@@ -23,6 +23,7 @@ from ..control.store import (
 )
 from ..control.tickets import TooManyTicketsError
 from ..errors import CloacinaError, GuardError, NotFoundError, StateError, WorkerUnavailableError
+from ..events.broker import EventsUnavailableError
 
 log = structlog.get_logger("cloacina")
 
@@ -43,7 +44,7 @@ def status_of(exc: CloacinaError) -> int:
     """The HTTP status of a host error."""
     if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, WorkerUnavailableError):
+    if isinstance(exc, WorkerUnavailableError | EventsUnavailableError):
         return 503
     if isinstance(exc, GuardError | ConflictError | StateError):
         return 409

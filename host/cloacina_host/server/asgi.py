@@ -18,6 +18,8 @@ from ..control.plane import ControlPlane
 from ..control.replicas import HEARTBEAT_SECONDS, Wakeups
 from ..control.tickets import Tickets
 from ..errors import CloacinaError, WorkerUnavailableError
+from ..events.jetstream import JetStreamEvents
+from ..events.plane import EmbeddedEvents, EventPlane
 from . import routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
@@ -49,8 +51,14 @@ def create_app(
     """
     cfg = settings or Settings()
     tickets = Tickets(plane.store, cfg.ticket_ttl)
-    ctx = Context(plane=plane, metrics=metrics, settings=cfg, tickets=tickets)
-    metrics.run_listeners.append(ctx.hub)
+    events: EventPlane
+    if cfg.events is not None:
+        events = JetStreamEvents(plane, cfg.events)
+    else:
+        embedded = EmbeddedEvents(plane)
+        metrics.run_listeners.append(embedded.hub)  # the live output streams
+        events = embedded
+    ctx = Context(plane=plane, events=events, metrics=metrics, settings=cfg, tickets=tickets)
     if metrics.source is None:
         metrics.source = lambda: tenant_samples(plane)
     if metrics.workers is None:
@@ -91,6 +99,8 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncConte
             list(pool.map(reconcile, sorted(tenants)))
 
     def tick_all() -> None:
+        if ctx.events.kind != "embedded":
+            return  # each reactor's owner ticks it
         for tenant in plane.tenants():
             plane.runtime(tenant).tick()  # in-process runtimes; workers tick themselves
 
@@ -109,6 +119,7 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncConte
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(plane.replicas.beat)
+        await ctx.events.start()
         tasks = [
             asyncio.create_task(every(cfg.poll_seconds, reconcile_all, "reconcile")),
             asyncio.create_task(every(cfg.tick_seconds, tick_all, "tick")),
@@ -120,11 +131,13 @@ def _lifespan(ctx: Context) -> Callable[[FastAPI], contextlib.AbstractAsyncConte
             data_dir=str(plane.data_dir),
             database=store.redacted_url,
             replica=plane.replica,
+            events=ctx.events.kind,
         )
         try:
             yield
         finally:
             wakeups.close()
+            await ctx.events.stop()  # owned reactors saved and handed back first
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

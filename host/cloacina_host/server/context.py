@@ -14,8 +14,9 @@ from starlette.requests import HTTPConnection
 from ..control.plane import ControlPlane
 from ..control.store import Store
 from ..control.tickets import TICKET_TTL, Tickets
+from ..events.broker import EventSettings
+from ..events.plane import EventPlane
 from .metrics import Metrics
-from .streams import OutputHub
 
 POLL_SECONDS = 5.0  # background reconcile (docs/architecture.md)
 TICK_SECONDS = 0.1  # batch flushes and polling accumulators
@@ -39,18 +40,21 @@ class Settings:
     metrics_token: str | None = None
     #: ``"auto"`` (a token unless the address is loopback) or ``"always"``
     metrics_auth: str = "auto"
+    #: the JetStream event plane's settings; None: the embedded event plane
+    events: EventSettings | None = None
 
 
 @dataclass
 class Context:
-    """One server's state: the control plane (store, runtimes, reconcilers), its metrics,
-    settings, WebSocket tickets and live output streams."""
+    """One server's state: the control plane (store, runtimes, reconcilers), the event
+    plane (how events reach reactors, and the live output streams), its metrics, settings
+    and WebSocket tickets."""
 
     plane: ControlPlane
+    events: EventPlane
     metrics: Metrics
     settings: Settings
     tickets: Tickets
-    hub: OutputHub = field(default_factory=OutputHub)
     # set once the stored packages have been reconciled after start (``/ready``)
     ready: threading.Event = field(default_factory=threading.Event)
 

@@ -276,50 +276,55 @@ def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
 
 # ---------------------------------------------------------------------- runtime views
 #
-# Each of these asks the tenant's runtime (its worker with isolation): plain ``def`` routes
-# run in the thread pool, and a worker that is down answers 503 ``worker_unavailable``.
+# Each of these asks the event plane: the tenant's runtime (its worker with isolation), and
+# with JetStream the reactor's saved state and the runs stream too. A worker that is down
+# answers 503 ``worker_unavailable``; an unreachable broker 503 ``events_unavailable``.
 
 
 @router.get("/v1/tenants/{tenant}/reactors", tags=["runtime"])
-def list_reactors(ctx: Ctx, tenant: Read) -> Response:
-    items = ctx.plane.runtime(tenant).reactor_views()
+async def list_reactors(ctx: Ctx, tenant: Read) -> Response:
+    items = await ctx.events.reactor_views(tenant)
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/reactors/{name}", tags=["runtime"])
-def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
-    return json_response(ctx.plane.runtime(tenant).reactor_view(name))
+async def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
+    return json_response(await ctx.events.reactor_view(tenant, name))
 
 
 @router.post("/v1/tenants/{tenant}/reactors/{name}/fire", tags=["runtime"])
-def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None) -> Response:
+async def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None) -> Response:
     inputs = body.inputs if body is not None else None
-    runs = ctx.plane.runtime(tenant).fire(name, inputs or None)
-    return json_response({"reactor": name, "runs": [r.to_dict() for r in runs]})
+    runs = await ctx.events.fire(tenant, name, inputs or None)
+    return json_response({"reactor": name, "runs": runs})
 
 
 @router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
-def list_graphs(ctx: Ctx, tenant: Read) -> Response:
-    items = ctx.plane.runtime(tenant).graph_views()
+async def list_graphs(ctx: Ctx, tenant: Read) -> Response:
+    items = await ctx.events.graph_views(tenant)
     return json_response({"items": items, "total": len(items)})
 
 
 @router.get("/v1/tenants/{tenant}/graphs/{name}", tags=["runtime"])
-def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
-    items = ctx.plane.runtime(tenant).graph_views(only=name)
+async def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
+    items = await ctx.events.graph_views(tenant, name)
     if not items:
         raise not_found(f"graph '{name}' in tenant '{tenant}'")
     return json_response(items[0])
 
 
 @router.get("/v1/tenants/{tenant}/accumulators", tags=["runtime"])
-def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
-    items = ctx.plane.runtime(tenant).accumulator_views()
+async def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
+    items = await ctx.events.accumulator_views(tenant)
     return json_response({"items": items, "total": len(items)})
 
 
 @router.post("/v1/tenants/{tenant}/accumulators/{name}/events", tags=["runtime"])
 async def push_event(ctx: Ctx, request: Request, tenant: Write, name: str) -> Response:
+    """One event. With the embedded event plane the answer has the fires it caused; with
+    JetStream it comes once the broker confirmed the event, with its ``sequence`` (the
+    ``Idempotency-Key`` header, when given, is its message id: a repeat is not applied
+    twice)."""
     body = await request.body()
-    fires = await ctx.plane.runtime(tenant).push_async(name, body)
-    return json_response({"accumulator": name, "fires": fires})
+    key = request.headers.get("idempotency-key")
+    return json_response(await ctx.events.push(tenant, name, body, key))

@@ -17,6 +17,7 @@ from ..control.plane import ControlPlane, default_data_dir
 from ..control.store import Store
 from ..control.tickets import TICKET_TTL
 from ..errors import CloacinaError, InvalidInputError
+from ..events.broker import EventSettings
 from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
 from .access import METRICS_AUTH, authorize_metrics
 from .asgi import create_app
@@ -56,6 +57,7 @@ def run(
     metrics_token: str | None = None,
     metrics_auth: str | None = None,
     replica: str | None = None,
+    events: str | None = None,
 ) -> None:
     """Serve the API until SIGINT/SIGTERM (what ``cloacinactl server start`` runs).
 
@@ -71,6 +73,8 @@ def run(
       restarts when given; generated otherwise).
     - ``isolation``/``workers``: ``tenant`` runs each tenant in a supervised worker process
       set up by ``workers`` (see :func:`worker_settings`); ``none`` runs them in the server.
+    - ``events``: ``nats://…`` for the JetStream event plane (docs/deploy.md), None or
+      ``"embedded"`` for the embedded one; its settings come from :func:`event_settings`.
     - ``settings``: None reads ``CLOACINA_WS_TICKET_TTL`` (seconds),
       ``CLOACINA_MAX_BODY_BYTES``, ``CLOACINA_METRICS_BIND``, ``CLOACINA_METRICS_TOKEN`` and
       ``CLOACINA_METRICS_AUTH`` from the environment, else the defaults. Its ``bind_host``
@@ -99,6 +103,10 @@ def run(
         metrics_token=metrics_token or settings.metrics_token,
         metrics_auth=(metrics_auth or settings.metrics_auth).lower(),
     )
+    if events is not None and settings.events is None:
+        settings = dataclasses.replace(settings, events=event_settings(events))
+    if settings.events is not None:  # each reactor's owner ticks it, not every worker
+        workers = dataclasses.replace(workers or WorkerSettings(), tick_seconds=0.0)
     if settings.metrics_auth not in METRICS_AUTH:
         raise InvalidInputError(
             f"invalid metrics auth {settings.metrics_auth!r}: use 'auto' or 'always'"
@@ -135,6 +143,28 @@ def run(
         if stop_metrics is not None:
             stop_metrics()
         plane.close()
+
+
+def event_settings(events: str) -> EventSettings | None:
+    """``--events``: ``embedded`` (None) or a ``nats://`` URL, with the event plane's knobs
+    from ``CLOACINA_EVENTS_LEASE_SECONDS`` and ``CLOACINA_EVENTS_RUNS_PER_GRAPH``."""
+    value = events.strip()
+    if value in ("", "embedded"):
+        return None
+    if not value.startswith(("nats://", "tls://")):
+        raise InvalidInputError(
+            f"invalid --events {events!r}: use 'embedded' or a broker URL like nats://host:4222"
+        )
+    lease = float(os.environ.get("CLOACINA_EVENTS_LEASE_SECONDS") or 2.0)
+    runs = int(os.environ.get("CLOACINA_EVENTS_RUNS_PER_GRAPH") or 100)
+    if not 0.5 <= lease <= 60 or runs < 1:
+        raise InvalidInputError(
+            "CLOACINA_EVENTS_LEASE_SECONDS must be within 0.5-60 and "
+            "CLOACINA_EVENTS_RUNS_PER_GRAPH at least 1"
+        )
+    return EventSettings(
+        url=value, lease_seconds=lease, renew_seconds=lease / 4, runs_per_graph=runs
+    )
 
 
 def _metrics_listener(
@@ -216,6 +246,13 @@ def main(argv: list[str] | None = None) -> None:
         help="this replica's id among the servers sharing one database, stable across "
         "restarts (env CLOACINA_REPLICA_ID; default: generated at start)",
     )
+    parser.add_argument(
+        "--events",
+        default=os.environ.get("CLOACINA_EVENTS") or "embedded",
+        metavar="embedded|nats://HOST:PORT",
+        help="the event plane: 'embedded' (default; events go straight to the accepting "
+        "replica's workers) or a NATS JetStream URL (env CLOACINA_EVENTS)",
+    )
     for flag in WORKER_FLAGS:
         parser.add_argument(
             flag.name,
@@ -230,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.metrics_bind:
             parse_bind(args.metrics_bind)
         isolation, workers = worker_settings(vars(args), args.log_level)
+        event_settings(args.events)
     except InvalidInputError as exc:
         parser.error(str(exc))
     logsetup.configure(args.log_level)
@@ -246,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             isolation=isolation,
             workers=workers,
             replica=args.replica_id,
+            events=args.events,
         )
     except CloacinaError as exc:
         parser.exit(1, f"cloacina-server: error: {exc}\n")

@@ -6,6 +6,7 @@ are refused with an HTTP answer (the envelope) where the client supports it."""
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio.to_thread
 import orjson
@@ -21,7 +22,7 @@ from .auth import ws_scope
 from .context import Context, context_of
 from .responses import envelope
 from .streams import Inbox
-from .ws_commands import push_frames, reactor_command
+from .ws_commands import check_command
 
 log = structlog.get_logger("cloacina")
 
@@ -89,9 +90,11 @@ async def ws_accumulator(ws: WebSocket, name: str) -> None:
     if opened is None:
         return
     ctx, _, runtime = opened
+    tenant, events = runtime.tenant, ctx.events
     received = ctx.metrics.ws_messages.labels("accumulator", "in")
     sent = ctx.metrics.ws_messages.labels("accumulator", "out")
     inbox = Inbox()
+    acks = ws.query_params.get("ack", "").lower() in ("1", "true", "yes")
 
     async def read() -> None:
         receive = ws.receive
@@ -117,11 +120,14 @@ async def ws_accumulator(ws: WebSocket, name: str) -> None:
             if not batch:
                 return
             received.inc(len(batch))
-            _, errors = await push_frames(runtime, name, batch)
-            for error in errors:
+            sequences, errors = await events.push_frames(tenant, name, batch)
+            replies: list[dict[str, Any]] = [dict(e) for e in errors]
+            if acks:  # opt-in: one ack per accepted frame, with its broker sequence
+                replies += [{"type": "ack", "sequence": seq} for seq in sequences]
+            for reply in replies:
                 if open_:
                     try:
-                        await ws.send_text(orjson.dumps(error).decode())
+                        await ws.send_text(orjson.dumps(reply).decode())
                         sent.inc()
                     except Exception:
                         open_ = False
@@ -155,10 +161,8 @@ async def ws_reactor(ws: WebSocket, name: str) -> None:
             received.inc()
             raw = message.get("text") or message.get("bytes") or b""
             try:
-                command = orjson.loads(raw)
-                reply = await anyio.to_thread.run_sync(
-                    reactor_command, runtime, name, command, role
-                )
+                command = check_command(orjson.loads(raw), role)
+                reply = await ctx.events.command(runtime.tenant, name, command)
             except orjson.JSONDecodeError as exc:
                 reply = {"type": "error", "code": "invalid_json", "error": f"not JSON: {exc}"}
             except ApiError as exc:
@@ -179,8 +183,7 @@ async def ws_outputs(ws: WebSocket, name: str) -> None:
     ctx, _, runtime = opened
     tenant = runtime.tenant
     sent = ctx.metrics.ws_messages.labels("outputs", "out")
-    hub = ctx.hub
-    watch = hub.watch(tenant, name)
+    follower = await ctx.events.follow(tenant, name)
 
     async def body() -> None:
         async def drain_client() -> None:
@@ -190,16 +193,16 @@ async def ws_outputs(ws: WebSocket, name: str) -> None:
         client = asyncio.create_task(drain_client())
         try:
             while not client.done():
-                taker = asyncio.create_task(watch.take())
+                taker = asyncio.create_task(follower.take())
                 await asyncio.wait({taker, client}, return_when=asyncio.FIRST_COMPLETED)
                 if not taker.done():
                     taker.cancel()
                     break
                 for run in taker.result():
-                    await ws.send_text(orjson.dumps(run.to_dict()).decode())
+                    await ws.send_text(run.decode())
                     sent.inc()
         finally:
-            hub.unwatch(tenant, name, watch)
+            await follower.close()
             client.cancel()
             await asyncio.gather(client, return_exceptions=True)
 

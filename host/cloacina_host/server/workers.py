@@ -42,7 +42,14 @@ def list_replicas(ctx: Ctx, _: Platform) -> Response:
     items = [r.to_dict(now) for r in ctx.plane.replicas.all()]
     for item in items:
         item["self"] = item["id"] == ctx.plane.replica
-    return json_response({"items": items, "total": len(items), "self": ctx.plane.replica})
+    return json_response(
+        {
+            "items": items,
+            "total": len(items),
+            "self": ctx.plane.replica,
+            "events": ctx.events.status(),
+        }
+    )
 
 
 @router.get("/v1/tenants/{tenant}/worker", tags=["workers"])
