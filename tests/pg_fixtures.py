@@ -17,7 +17,20 @@ import pytest
 from server_fixtures import free_port
 from skips import missing_tool
 
-PG_BIN = Path(os.environ.get("CLOACINA_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """``$CLOACINA_PG_BIN``, else the newest ``/usr/lib/postgresql/<version>/bin``."""
+    given = os.environ.get("CLOACINA_PG_BIN")
+    if given:
+        return Path(given)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def postgres_missing() -> str | None:

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import pack_library
 from nats_fixtures import Nats
-from server_fixtures import Server, eventually
+from server_fixtures import Cli, Server, eventually
 
 RUNS_KEPT = 20_000  # runs kept per graph: the audit reads all of them back
 
@@ -198,8 +198,19 @@ def test_commands_reach_the_owner_from_any_replica(
     assert reactor(cluster[1], name, key, "LatestReactor")["fires"] == 2
 
 
-def test_an_idempotency_key_is_applied_once(cluster: list[Server], multi_archive: Path) -> None:
+def test_an_idempotency_key_is_applied_once(
+    cluster: list[Server], multi_archive: Path, tmp_path: Path
+) -> None:
     name, key = new_tenant(cluster, multi_archive)
+    cli = Cli(tmp_path / "home")
+    remote = ["--server", cluster[2].url, "--key", key, "--tenant", name]
+    said = [
+        cli.ok("accumulator", "push", "l", '{"v": 7}', "--idempotency-key", "cli-1", *remote)
+        for _ in range(2)
+    ]
+    assert said[0].startswith("OK: event accepted for l as sequence ")
+    assert said[0].endswith("; reactor LatestReactor fires on its owner\n")
+    assert said[1] == said[0].replace("; reactor", " (a repeat: already accepted); reactor")
     headers = {"Idempotency-Key": f"order-{uuid.uuid4().hex}"}
     first = push(cluster[0], name, key, "s", {"n": 1}, headers=headers)
     again = push(cluster[1], name, key, "s", {"n": 1}, headers=headers)

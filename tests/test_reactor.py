@@ -171,3 +171,57 @@ def test_a_bad_setting_is_refused_with_its_name() -> None:
     decl = AccumulatorDecl("b", AccumulatorKind.BATCH, {"max_buffer_size": "2"})
     with pytest.raises(InvalidInputError, match="setting 'max_buffer_size' must be an integer"):
         Accumulator(decl, "R", "p")
+
+
+# ---------------------------------------------------------------------- saved state
+
+
+def test_export_then_adopt_carries_everything_without_firing() -> None:
+    """What an event plane saves: another reactor that adopts it is the same reactor."""
+    kinds = {
+        "w": AccumulatorDecl("w", AccumulatorKind.STATE, {"capacity": 2}),
+        "b": AccumulatorDecl("b", AccumulatorKind.BATCH, {"max_buffer_size": 5}),
+    }
+    a = reactor("q", "w", "b", strategy=InputStrategy.SEQUENTIAL, kinds=kinds)
+    bind(a)
+    push(a, "q", {"n": 1}, {"n": 2})
+    push(a, "w", 1, 2, 3)
+    push(a, "b", "x", "y")  # still filling: no boundary yet
+    a.pause()
+    push(a, "q", {"n": 3})  # queued while paused
+    saved = a.export()
+    b = reactor("q", "w", "b", strategy=InputStrategy.SEQUENTIAL, kinds=kinds)
+    other = bind(b)
+    b.adopt(saved)
+    assert other.seen == []  # adopting fires nothing
+    assert b.export() == saved
+    assert b.state is ReactorState.PAUSED and b.stats.fires == a.stats.fires == 5
+    assert b.subscribers["g"].ok_total == graph_ok(a)
+    assert b.resume() == 1  # the queued boundary fires on the adopter
+    assert other.seen[-1]["q"] == {"n": 3}
+    push(b, "w", 4)  # the window carried over
+    assert other.seen[-1]["w"] == [3, 4]
+    assert push(b, "b", "z", "u", "v") == 1  # and the filling batch: 2 + 3 = 5 flushes
+    assert other.seen[-1]["b"] == ["x", "y", "z", "u", "v"]
+
+
+def graph_ok(r: Reactor) -> int:
+    return r.subscribers["g"].ok_total
+
+
+def test_adopting_nothing_is_a_fresh_reactor() -> None:
+    r = reactor("a")
+    bind(r)
+    push(r, "a", 1, 2)
+    r.adopt({})
+    assert (r.stats.fires, r.cache, graph_ok(r)) == (0, {"a": None}, 0)
+    assert r.accumulators["a"].events_total == 0
+
+
+def test_a_save_from_another_version_keeps_what_still_exists() -> None:
+    old = reactor("a", "gone")
+    push(old, "a", {"v": 1})
+    new = reactor("a", "added")
+    new.adopt(old.export())
+    assert new.cache == {"a": b'{"v":1}', "added": None}
+    assert new.stats.fires == 1

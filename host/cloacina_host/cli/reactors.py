@@ -69,9 +69,17 @@ def accumulator_group() -> None:
 @accumulator_group.command("push")
 @click.argument("name")
 @click.argument("event", metavar="JSON", default="-")
+@click.option(
+    "--idempotency-key",
+    default=None,
+    metavar="KEY",
+    help="With the JetStream event plane: the event's id; the same key again is not applied twice.",
+)
 @remote_options
 @click.pass_context
-def accumulator_push(ctx: click.Context, name: str, event: str) -> None:
+def accumulator_push(
+    ctx: click.Context, name: str, event: str, idempotency_key: str | None
+) -> None:
     """Push one JSON event to accumulator NAME (JSON `-` or omitted: read it from stdin)."""
     text = sys.stdin.read() if event == "-" else event
     try:
@@ -83,10 +91,20 @@ def accumulator_push(ctx: click.Context, name: str, event: str) -> None:
             "POST",
             r.path("accumulators", name, "events"),
             content=text.encode(),
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                **({"Idempotency-Key": idempotency_key} if idempotency_key else {}),
+            },
         )
     if r.json:
         emit_json(body)
         return
-    fires = body.get("fires", 0)
-    click.echo(f"OK: event pushed to {name}; the reactor fired {fires} time(s)")
+    fires = body.get("fires")
+    if fires is None and "sequence" in body:  # the JetStream event plane: its owner fires
+        duplicate = " (a repeat: already accepted)" if body.get("duplicate") else ""
+        click.echo(
+            f"OK: event accepted for {name} as sequence {body['sequence']}{duplicate}; "
+            f"reactor {body.get('reactor')} fires on its owner"
+        )
+        return
+    click.echo(f"OK: event pushed to {name}; the reactor fired {fires or 0} time(s)")

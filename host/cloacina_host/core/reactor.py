@@ -340,17 +340,19 @@ class Reactor:
             }
 
     def adopt(self, saved: dict[str, Any]) -> None:
-        """Take over what :meth:`export` saved, without firing. Accumulators, cache slots
-        and graphs this reactor no longer has are ignored (a newer version may differ)."""
+        """Become exactly what :meth:`export` saved, without firing (``{}``: a fresh
+        reactor). Accumulators, cache slots and graphs this reactor no longer has are
+        ignored (a newer version may differ); those it has and the save lacks start empty."""
         with self.lock:
             if self.state is ReactorState.STOPPED:
                 raise self._stopped()
             state = ReactorState(saved.get("state", ReactorState.RUNNING.value))
             if state is not ReactorState.STOPPED:
                 self.state = state
-            for name, value in saved.get("cache", {}).items():
-                if name in self.cache:
-                    self.cache[name] = None if value is None else bytes(value)
+            cache = saved.get("cache", {})
+            for name in self.cache:
+                value = cache.get(name)
+                self.cache[name] = None if value is None else bytes(value)
             self._dirty = {a for a in saved.get("dirty", ()) if a in self.cache}
             self._queue = deque((a, bytes(b)) for a, b in saved.get("queue", ()) if a in self.cache)
             for name, queue in self._queues.items():
@@ -359,12 +361,12 @@ class Reactor:
             self.stats.fires = int(saved.get("fires", 0))
             self.stats.last_fire_at = saved.get("last_fire_at")
             self.stats.fire_seconds_total = float(saved.get("fire_seconds_total", 0.0))
-            for name, acc in saved.get("accumulators", {}).items():
-                if name in self.accumulators:
-                    self.accumulators[name].adopt(acc)
-            for name, counts in saved.get("graphs", {}).items():
-                graph = self.subscribers.get(name)
-                if graph is not None:
-                    graph.ok_total = int(counts.get("ok", 0))
-                    graph.failed_total = int(counts.get("failed", 0))
+            accumulators = saved.get("accumulators", {})
+            for name, acc in self.accumulators.items():
+                acc.adopt(accumulators.get(name, {}))
+            graphs = saved.get("graphs", {})
+            for name, graph in self.subscribers.items():
+                counts = graphs.get(name, {})
+                graph.ok_total = int(counts.get("ok", 0))
+                graph.failed_total = int(counts.get("failed", 0))
             self.cache_version += 1

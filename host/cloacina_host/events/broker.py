@@ -197,17 +197,47 @@ class Broker:
 
     async def publish(self, subject: str, data: bytes, msg_id: str) -> tuple[int, bool]:
         """Publish and wait for the broker's confirmation: (stream sequence, duplicate)."""
-        try:
-            ack = await self.js.publish(subject, data, headers={"Nats-Msg-Id": msg_id})
-        except (TimeoutError, NatsTimeout):
-            raise EventsUnavailableError(
-                f"the broker did not confirm the event within {self.settings.timeout:g}s"
-            ) from None
-        except EventsUnavailableError:
-            raise
-        except Exception as exc:
-            raise EventsUnavailableError(f"the broker refused the event: {exc}") from None
-        return int(ack.seq), bool(ack.duplicate)
+        (result,) = await self.publish_all([(subject, data, msg_id)])
+        if isinstance(result, EventsUnavailableError):
+            raise result
+        return result
+
+    async def publish_all(
+        self, items: list[tuple[str, bytes, str]]
+    ) -> list[tuple[int, bool] | EventsUnavailableError]:
+        """Publish ``(subject, data, message id)`` in order without waiting in between,
+        then wait for every confirmation: per item (sequence, duplicate) or its error."""
+        timeout = self.settings.timeout
+        futures: list[asyncio.Future[Any] | EventsUnavailableError] = []
+        for subject, data, msg_id in items:
+            try:
+                futures.append(
+                    await self.js.publish_async(
+                        subject, data, wait_stall=timeout, headers={"Nats-Msg-Id": msg_id}
+                    )
+                )
+            except EventsUnavailableError as exc:
+                futures.append(exc)
+            except Exception as exc:
+                futures.append(EventsUnavailableError(f"the broker refused the event: {exc}"))
+        out: list[tuple[int, bool] | EventsUnavailableError] = []
+        for future in futures:
+            if isinstance(future, EventsUnavailableError):
+                out.append(future)
+                continue
+            try:
+                ack = await asyncio.wait_for(future, timeout)
+            except (TimeoutError, NatsTimeout):
+                out.append(
+                    EventsUnavailableError(
+                        f"the broker did not confirm the event within {timeout:g}s"
+                    )
+                )
+            except Exception as exc:
+                out.append(EventsUnavailableError(f"the broker refused the event: {exc}"))
+            else:
+                out.append((int(ack.seq), bool(ack.duplicate)))
+        return out
 
     # ------------------------------------------------------------------ leases
 
@@ -321,12 +351,18 @@ class Broker:
             msgs = await sub.fetch(batch, timeout=timeout)
         except (TimeoutError, NatsTimeout):
             return []
+        except Exception as exc:  # the connection went away under the fetch
+            raise EventsUnavailableError(f"fetching from the broker failed: {exc}") from None
         return [Delivered(int(m.metadata.sequence.stream), m.subject, m.data, m) for m in msgs]
 
     @staticmethod
     async def ack(item: Delivered) -> None:
-        """Acknowledge ``item`` and everything delivered before it (ack-all consumer)."""
-        await item.msg.ack()
+        """Acknowledge ``item`` and everything delivered before it (ack-all consumer). A
+        lost ack is harmless: the next owner resumes after the saved sequence anyway."""
+        try:
+            await item.msg.ack()
+        except Exception as exc:
+            raise EventsUnavailableError(f"acknowledging to the broker failed: {exc}") from None
 
     # ------------------------------------------------------------------ runs
 

@@ -29,7 +29,7 @@ import structlog
 
 from ..core.runtime import encode_event
 from ..errors import CloacinaError, NotFoundError, from_wire
-from .broker import Broker, EventSettings, NoOwnerError
+from .broker import Broker, EventSettings, EventsUnavailableError, NoOwnerError
 from .naming import command_subject, event_subject, reactor_key, runs_subject
 from .owner import ReactorOwner
 from .ownership import preferred
@@ -175,15 +175,11 @@ class JetStreamEvents:
         except CloacinaError as exc:
             return [], [*errors, {"type": "error", "code": exc.code, "error": str(exc)}]
         subject = event_subject(tenant, reactor, accumulator)
-        publish = self.broker.publish
-        results = await asyncio.gather(
-            *(publish(subject, f, uuid.uuid4().hex) for f in valid), return_exceptions=True
-        )
+        results = await self.broker.publish_all([(subject, f, uuid.uuid4().hex) for f in valid])
         seqs: list[int] = []
         for result in results:
-            if isinstance(result, BaseException):
-                code = getattr(result, "code", "events_unavailable")
-                errors.append({"type": "error", "code": code, "error": str(result)})
+            if isinstance(result, EventsUnavailableError):
+                errors.append({"type": "error", "code": result.code, "error": str(result)})
             else:
                 seqs.append(result[0])
         return seqs, errors

@@ -110,8 +110,9 @@ class ReactorOwner:
         if rev is None:
             raise Lost(f"reactor '{self.reactor}': another owner wrote its state first")
         self.saved, self.revision = claim, rev
-        if previous.reactor is not None:
-            await self.runtime.adopt_reactor_async(self.reactor, previous.reactor)
+        # the worker's reactor becomes exactly the saved one (a fresh one if none was
+        # saved): whatever it applied here without saving is undone
+        await self.runtime.adopt_reactor_async(self.reactor, previous.reactor or {})
         self._sub, delivered = await b.consumer(
             EVENTS_STREAM,
             consumer_name("r", self.tenant, self.reactor),
@@ -287,15 +288,17 @@ class ReactorOwner:
         if not runs:
             return
         epoch, owner = self.saved.epoch, self.broker.replica
-
-        async def one(run: dict[str, Any]) -> None:
-            run = {**run, "replayed": replayed, "owner": owner, "epoch": epoch}
-            msg_id = f"{self.key}:{run['fire']}:{run['graph']}"
-            await self.broker.publish(
-                runs_subject(self.tenant, str(run["graph"])), orjson.dumps(run), msg_id
+        items = [
+            (
+                runs_subject(self.tenant, str(run["graph"])),
+                orjson.dumps({**run, "replayed": replayed, "owner": owner, "epoch": epoch}),
+                f"{self.key}:{run['fire']}:{run['graph']}",
             )
-
-        await asyncio.gather(*(one(r) for r in runs))
+            for run in runs
+        ]
+        for result in await self.broker.publish_all(items):
+            if isinstance(result, Exception):
+                raise result  # not saved, not acknowledged: the batch is applied again
 
     # ------------------------------------------------------------------ commands
 
