@@ -211,6 +211,15 @@ def test_an_idempotency_key_is_applied_once(
     assert said[0].startswith("OK: event accepted for l as sequence ")
     assert said[0].endswith("; reactor LatestReactor fires on its owner\n")
     assert said[1] == said[0].replace("; reactor", " (a repeat: already accepted); reactor")
+    status = eventually(
+        lambda: (
+            "applied sequence: " in (out := cli.ok("graph", "status", "LatestReactor", *remote))
+            and "fires: 1" in out
+            and out
+        )
+    )
+    owner = reactor(cluster[0], name, key, "LatestReactor")["owner"]
+    assert f"owner: {owner} (epoch " in status
     headers = {"Idempotency-Key": f"order-{uuid.uuid4().hex}"}
     first = push(cluster[0], name, key, "s", {"n": 1}, headers=headers)
     again = push(cluster[1], name, key, "s", {"n": 1}, headers=headers)

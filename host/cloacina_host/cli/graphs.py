@@ -72,6 +72,14 @@ def graph_status(ctx: click.Context, name: str) -> None:
                 ("last fire", when(item.get("last_fire_at"))),
             ]
         )
+        if "owner" in item:  # the JetStream event plane: who fires it, how far it got
+            owner = item.get("owner") or "none right now (taking over)"
+            fields(
+                [
+                    ("owner", f"{owner} (epoch {item.get('epoch')})"),
+                    ("applied sequence", item.get("applied_sequence")),
+                ]
+            )
         for acc, value in (item.get("cache") or {}).items():
             click.echo(f"last {acc}: {text_of(value)}")
     else:

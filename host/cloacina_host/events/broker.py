@@ -179,18 +179,32 @@ class Broker:
         log.info("events_broker_reconnected", url=self.settings.url)
 
     async def _stream(self, name: str, subject: str, **limits: Any) -> None:
-        config = StreamConfig(
-            name=name, subjects=[subject], retention=RetentionPolicy.LIMITS, **limits
-        )
+        """Create the stream, or bring an existing one's subjects and limits to these,
+        keeping what an operator chose for it (replicas, storage, placement)."""
         try:
-            await self.js.add_stream(config)
-        except BadRequestError:  # it exists with other limits: these are this version's
+            info = await self.js.stream_info(name)
+        except NatsNotFound:
+            await self.js.add_stream(
+                StreamConfig(
+                    name=name, subjects=[subject], retention=RetentionPolicy.LIMITS, **limits
+                )
+            )
+            return
+        config = info.config
+        wanted = {"subjects": [subject], **limits}
+        if any(getattr(config, k) != v for k, v in wanted.items()):
+            for key, value in wanted.items():
+                setattr(config, key, value)
             await self.js.update_stream(config)
 
     async def _bucket(self, name: str, **config: Any) -> KeyValue:
+        try:  # an existing bucket is used as it is (an operator may have replicated it)
+            return await self.js.key_value(name)
+        except NatsNotFound:
+            pass
         try:
             return await self.js.create_key_value(KeyValueConfig(bucket=name, **config))
-        except BadRequestError:
+        except BadRequestError:  # another replica made it a moment ago
             return await self.js.key_value(name)
 
     # ------------------------------------------------------------------ publishing
