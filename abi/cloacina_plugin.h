@@ -68,8 +68,14 @@ extern "C" {
 #define CLOACINA_ACC_BATCH 1              /* config {"max_buffer_size": N, "flush_interval_ms": N} -> JSON array */
 #define CLOACINA_ACC_STATE 2              /* config {"capacity": N} (-1 = unbounded) -> JSON array window */
 #define CLOACINA_ACC_POLLING 3            /* config {"interval_ms": N}; `fn` is called with no inputs */
-/* Every config key is optional; the host's defaults are max_buffer_size 100,
- * flush_interval_ms 1000, capacity -1, interval_ms 5000. */
+#define CLOACINA_ACC_STREAM 4             /* config {"subject": "prices.btc", "durable": "name"?}; events come from the broker subject */
+/* Batch, state and polling config keys are optional; the host's defaults are
+ * max_buffer_size 100, flush_interval_ms 1000, capacity -1, interval_ms 5000.
+ * A stream accumulator needs "subject" (1-200 chars: dot-separated non-empty
+ * tokens of [A-Za-z0-9_-], no wildcards); "durable" ([A-Za-z0-9_-]{1,64}) is
+ * optional; no other key is allowed. Its `fn` is optional and called like a
+ * passthrough's (one input, the event; returns the boundary). A host older
+ * than kind 4 refuses such a library ("kind has unknown value 4"). */
 
 /* Reactor criteria. */
 #define CLOACINA_WHEN_ANY 0               /* fire when any criteria accumulator has a new boundary */
@@ -133,7 +139,7 @@ typedef struct cloacina_accumulator_entry {
     const char *name;
     uint32_t kind;                        /* CLOACINA_ACC_* */
     const char *config_json;              /* JSON object with the kind's settings, or NULL */
-    cloacina_call_fn fn;                  /* optional (NULL): passthrough/batch/state get one
+    cloacina_call_fn fn;                  /* optional (NULL): passthrough/batch/state/stream get one
                                              input (the event) and return the boundary;
                                              polling gets none and returns a boundary or null */
 } cloacina_accumulator_entry;

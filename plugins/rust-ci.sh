@@ -66,7 +66,7 @@ else
 fi
 
 step "example cdylibs export exactly one symbol"
-EXAMPLES=(pricing-publisher pricing-subscriber routing-publisher routing-subscriber panicky)
+EXAMPLES=(pricing-publisher pricing-subscriber routing-publisher routing-subscriber panicky stream-ticker)
 cargo build --release --locked $(printf -- '-p %s ' "${EXAMPLES[@]}")
 if command -v nm >/dev/null 2>&1; then
     for name in "${EXAMPLES[@]}"; do

@@ -31,8 +31,11 @@ command -v cargo >/dev/null || echo "setup: WARNING: cargo not found; the Rust S
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 stamp=.venv/.cloacina-installed
-# the editable install maps each module it saw, so a module added or removed means reinstalling
-want=$( (cat pyproject.toml CMakeLists.txt; find host -name '*.py' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
+# the editable install maps each module it saw, so a module added or removed means reinstalling;
+# it also copies the ABI and C SDK headers into the package (cloacina_host/include), so a change
+# to either means reinstalling too (the host reads its constants from the copy)
+want=$( (cat pyproject.toml CMakeLists.txt abi/cloacina_plugin.h plugins/sdk/c/cloacina_sdk.h
+         find host -name '*.py' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing cloacina-host (editable) and its dev tools into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

@@ -22,6 +22,7 @@ RUST_EXAMPLES = (
     "routing-publisher",
     "routing-subscriber",
     "panicky",
+    "stream-ticker",
 )
 
 

@@ -65,6 +65,12 @@ CASES = [
         "accumulator 'broken_acc' config_json is not valid JSON",
     ),
     (
+        "broken_wildcard_subject",
+        DeclarationError,
+        "package 'broken-wildcard-subject': stream accumulator 'broken_acc' has a 'subject' "
+        "with an invalid token '*' ('prices.*')",
+    ),
+    (
         "broken_init_fails",
         PluginCallError,
         "init hook in package 'broken-init' failed (plugin_error): init refused: no license",

@@ -18,6 +18,7 @@ class AccumulatorKind(enum.IntEnum):
     BATCH = 1
     STATE = 2
     POLLING = 3
+    STREAM = 4  # events come from a broker subject (config "subject", optional "durable")
 
     @property
     def label(self) -> str:
@@ -112,6 +113,20 @@ class AccumulatorDecl:
     kind: AccumulatorKind = AccumulatorKind.PASSTHROUGH
     config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     has_function: bool = False
+
+    @property
+    def subject(self) -> str | None:
+        """A stream accumulator's broker subject (None for the other kinds)."""
+        return self._stream_setting("subject")
+
+    @property
+    def durable(self) -> str | None:
+        """A stream accumulator's durable consumer name (None when it has none)."""
+        return self._stream_setting("durable")
+
+    def _stream_setting(self, key: str) -> str | None:
+        value = self.config.get(key) if self.kind is AccumulatorKind.STREAM else None
+        return value if isinstance(value, str) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {

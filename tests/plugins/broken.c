@@ -80,6 +80,11 @@ CLOACINA_PACKAGE("broken-unknown-kind", "0.0.1", 0, GOOD_REACTORS,
 CLOACINA_PACKAGE("broken-bad-config", "0.0.1", 0, GOOD_REACTORS,
     CLOACINA_ACCUMULATORS(CLOACINA_ACCUMULATOR("broken_acc", CLOACINA_ACC_STATE, "{capacity: 3", NULL)), CLOACINA_NO_GRAPHS)
 
+#elif defined(BROKEN_WILDCARD_SUBJECT)
+/* A stream accumulator may not subscribe to a wildcard subject. */
+CLOACINA_PACKAGE("broken-wildcard-subject", "0.0.1", 0, GOOD_REACTORS,
+    CLOACINA_ACCUMULATORS(CLOACINA_STREAM("broken_acc", "prices.*", echo)), CLOACINA_NO_GRAPHS)
+
 #elif defined(BROKEN_INIT_FAILS)
 static int32_t refuse(const uint8_t *c, uint64_t n, void **ctx, cloacina_buffer *err) {
     (void)c; (void)n; (void)ctx;

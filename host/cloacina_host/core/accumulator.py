@@ -1,5 +1,8 @@
 """Accumulators: how events become boundaries for a reactor (passthrough, batch, state,
-polling), calling the plugin's accumulator function when it declares one."""
+polling, stream), calling the plugin's accumulator function when it declares one.
+
+A stream accumulator's events come from a broker subject; without a broker it takes pushed
+events exactly like a passthrough accumulator (one event, one boundary, through its fn)."""
 
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class Accumulator:
         self._fn: ffi.NativeCall | None = (
             None if fn is None or lib is None else lib.caller(fn, self._site)
         )
-        self._passthrough = decl.kind is AccumulatorKind.PASSTHROUGH
+        self._passthrough = decl.kind in (AccumulatorKind.PASSTHROUGH, AccumulatorKind.STREAM)
         self.events_total = 0
         self.errors_total = 0
         self.last_event_at: float | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..types import AccumulatorDecl, AccumulatorKind
 from .reactor import Reactor
 from .runtime import Runtime
 
@@ -116,6 +117,14 @@ def graph_views(runtime: Runtime, only: str | None = None) -> list[dict[str, Any
     return items
 
 
+def stream_fields(decl: AccumulatorDecl) -> dict[str, Any]:
+    """Where a stream accumulator's events come from: ``subject`` and ``durable`` (None when
+    it declares none); nothing for the other kinds."""
+    if decl.kind is not AccumulatorKind.STREAM:
+        return {}
+    return {"subject": decl.subject, "durable": decl.durable}
+
+
 def accumulator_views(runtime: Runtime) -> list[dict[str, Any]]:
     items = []
     for reactor in runtime.reactors():
@@ -126,6 +135,7 @@ def accumulator_views(runtime: Runtime) -> list[dict[str, Any]]:
                     "reactor": reactor.decl.name,
                     "package": acc.package,
                     "kind": acc.decl.kind.label,
+                    **stream_fields(acc.decl),
                     "events_total": acc.events_total,
                     "errors_total": acc.errors_total,
                     "last_event_at": acc.last_event_at,

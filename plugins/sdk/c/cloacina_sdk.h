@@ -79,6 +79,17 @@
 /* Accumulators. FN may be NULL. CONFIG is a JSON object string or NULL. */
 #define CLOACINA_ACCUMULATOR(NAME, KIND, CONFIG, FN) {(NAME), (KIND), (CONFIG), (FN)}
 #define CLOACINA_PASSTHROUGH(NAME, FN) CLOACINA_ACCUMULATOR(NAME, CLOACINA_ACC_PASSTHROUGH, NULL, FN)
+/* A stream accumulator: its events come from the broker subject SUBJECT
+ * (e.g. "prices.btc"); the _DURABLE form also names a durable consumer.
+ * SUBJECT and DURABLE must be string literals (they are pasted into the
+ * config JSON at compile time); the host checks their syntax at load time.
+ * FN may be NULL; it is called like a passthrough's (one event in, the
+ * boundary out). */
+#define CLOACINA_STREAM(NAME, SUBJECT, FN)                                           \
+    CLOACINA_ACCUMULATOR(NAME, CLOACINA_ACC_STREAM, "{\"subject\":\"" SUBJECT "\"}", FN)
+#define CLOACINA_STREAM_DURABLE(NAME, SUBJECT, DURABLE, FN)                          \
+    CLOACINA_ACCUMULATOR(NAME, CLOACINA_ACC_STREAM,                                  \
+                         "{\"subject\":\"" SUBJECT "\",\"durable\":\"" DURABLE "\"}", FN)
 
 /* A graph node. INPUTS and NEXT are lists, ROUTES a CLOACINA_ROUTES list;
  * any of them may be CLOACINA_NONE. */

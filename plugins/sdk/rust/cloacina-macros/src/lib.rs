@@ -66,6 +66,20 @@ pub fn polling_accumulator(args: TokenStream, item: TokenStream) -> TokenStream 
     ))
 }
 
+/// A stream accumulator, fed by a broker subject:
+/// `#[stream_accumulator(subject = "prices.btc", durable = "pricing")]`
+/// (`durable` optional) on a function of one parameter, the event, returning the
+/// boundary. The subject and durable are checked here; without a broker the host
+/// takes pushed events like a passthrough accumulator's.
+#[proc_macro_attribute]
+pub fn stream_accumulator(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(accumulator::expand(
+        accumulator::Kind::Stream,
+        args.into(),
+        item.into(),
+    ))
+}
+
 /// Declares a computation graph on an inline `pub mod` of node functions:
 /// `#[computation_graph(trigger = reactor("R"), graph = { a: { inputs: ["x"], next: "b" }, b: {} })]`.
 #[proc_macro_attribute]

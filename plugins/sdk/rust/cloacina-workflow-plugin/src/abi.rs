@@ -23,6 +23,7 @@ pub const CLOACINA_ACC_PASSTHROUGH: u32 = 0;
 pub const CLOACINA_ACC_BATCH: u32 = 1;
 pub const CLOACINA_ACC_STATE: u32 = 2;
 pub const CLOACINA_ACC_POLLING: u32 = 3;
+pub const CLOACINA_ACC_STREAM: u32 = 4;
 
 pub const CLOACINA_WHEN_ANY: u32 = 0;
 pub const CLOACINA_WHEN_ALL: u32 = 1;

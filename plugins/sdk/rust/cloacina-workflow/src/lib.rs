@@ -1,8 +1,8 @@
 //! Authoring API of the cloacina Rust SDK. `use cloacina_workflow::*;` brings:
 //!
 //! * the attributes [`reactor`], [`passthrough_accumulator`],
-//!   [`batch_accumulator`], [`state_accumulator`], [`polling_accumulator`] and
-//!   [`computation_graph`];
+//!   [`batch_accumulator`], [`state_accumulator`], [`polling_accumulator`],
+//!   [`stream_accumulator`] and [`computation_graph`];
 //! * the value types [`ReactionMode`], [`InputStrategy`], [`AccumulatorKind`],
 //!   [`Boundary`] and [`GraphError`];
 //! * [`run_graph`], to run a declared graph in-process (unit tests);
@@ -14,7 +14,7 @@
 
 pub use cloacina_macros::{
     batch_accumulator, computation_graph, passthrough_accumulator, polling_accumulator, reactor,
-    state_accumulator,
+    state_accumulator, stream_accumulator,
 };
 pub use serde_json;
 
@@ -50,6 +50,8 @@ pub enum AccumulatorKind {
     Batch,
     State,
     Polling,
+    /// Events come from a broker subject (`#[stream_accumulator]`).
+    Stream,
 }
 
 /// Runs a declared graph in-process, with the same semantics as the fused

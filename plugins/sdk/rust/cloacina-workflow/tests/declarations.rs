@@ -55,6 +55,16 @@ pub fn poller() -> Option<u32> {
     (n % 2 == 1).then_some(n)
 }
 
+#[stream_accumulator(subject = "prices.btc", durable = "pricing")]
+pub fn btc_ticks(tick: Tick) -> Tick {
+    tick
+}
+
+#[stream_accumulator(name = "eth_ticks", subject = "prices.eth")]
+pub fn eth(value: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "streamed": value })
+}
+
 #[passthrough_accumulator]
 pub fn exploding(_value: serde_json::Value) -> serde_json::Value {
     panic!("accumulator exploded")
@@ -387,6 +397,28 @@ fn accumulators() {
     let second = call(p.r#fn, &[]);
     assert_eq!(first, (0, "null".into()));
     assert_eq!(second, (0, "1".into()));
+}
+
+#[test]
+fn stream_accumulators() {
+    let btc = accumulator("btc_ticks");
+    assert_eq!(btc.kind, CLOACINA_ACC_STREAM);
+    assert_eq!(
+        s(btc.config_json),
+        r#"{"subject":"prices.btc","durable":"pricing"}"#
+    );
+    assert_eq!(
+        call(btc.r#fn, &[r#"{"price":4200}"#]),
+        (0, r#"{"price":4200.0}"#.into())
+    );
+    let (status, msg) = call(btc.r#fn, &[]);
+    assert_eq!(status, CLOACINA_STATUS_INVALID_INPUT);
+    assert!(msg.contains("expected 1 input(s)"), "{msg}");
+
+    let eth = accumulator("eth_ticks");
+    assert_eq!(eth.kind, CLOACINA_ACC_STREAM);
+    assert_eq!(s(eth.config_json), r#"{"subject":"prices.eth"}"#);
+    assert_eq!(call(eth.r#fn, &["7"]), (0, r#"{"streamed":7}"#.into()));
 }
 
 #[test]
