@@ -30,6 +30,11 @@ def multi_archive(c_plugins: dict[str, Path], tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
+def stream_archive(c_plugins: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pack_library(c_plugins["test_stream"], tmp_path_factory.mktemp("stream"))
+
+
+@pytest.fixture(scope="module")
 def cluster(
     postgres: str, nats_server: Nats, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[Server]]:
@@ -230,6 +235,67 @@ def test_an_idempotency_key_is_applied_once(
         lambda: (v := reactor(cluster[0], name, key, "SeqReactor"))["fires"] == 2 and v
     )
     assert view["applied_sequence"] > first["sequence"]
+
+
+def publish_straight(url: str, subject: str, events: list[Any]) -> None:
+    """A publisher that is not cloacina: it writes to the broker subject itself."""
+    import nats
+
+    async def write() -> None:
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            for event in events:
+                await js.publish(subject, orjson.dumps(event))
+        finally:
+            await nc.close()
+
+    asyncio.run(write())
+
+
+def test_a_stream_accumulator_is_fed_by_a_publisher_writing_to_the_broker(
+    cluster: list[Server], stream_archive: Path, nats_server: Nats
+) -> None:
+    name, key = new_tenant(cluster, stream_archive)
+    accs = {
+        a["name"]: a for a in cluster[1].ok("GET", f"/v1/tenants/{name}/accumulators", key)["items"]
+    }
+    assert (accs["btc_ticks"]["subject"], accs["btc_ticks"]["durable"]) == ("prices.btc", "pricing")
+    # written before anyone may own the reactor yet: nothing is missed
+    publish_straight(
+        nats_server.url, f"cloacina.stream.{name}.prices.eth", [{"eth": i} for i in range(3)]
+    )
+    publish_straight(
+        nats_server.url, f"cloacina.stream.{name}.prices.btc", [{"btc": 1}, {"btc": 2}]
+    )
+    eth = eventually(
+        lambda: (v := reactor(cluster[2], name, key, "EthReactor"))["fires"] == 3 and v, timeout=20
+    )
+    assert eth["cache"] == {"eth_ticks": {"eth": 2}}
+    runs = eventually(
+        lambda: (
+            (g := cluster[0].ok("GET", f"/v1/tenants/{name}/graphs/eth_graph", key))["runs_ok"] == 3
+            and g["outputs"]
+        )
+    )
+    assert [r["outputs"] for r in runs] == [{"eth_seen": {"eth": i}} for i in range(3)]
+    ticker = eventually(
+        lambda: (
+            (v := reactor(cluster[1], name, key, "TickerReactor"))["cache"]["btc_ticks"]
+            == {"streamed": {"btc": 2}}
+            and v
+        )
+    )
+    assert ticker["fires"] >= 1
+    # another tenant's plugin naming the same subject reads its own tenant's space only
+    other, other_key = new_tenant(cluster, stream_archive)
+    time.sleep(1.0)
+    assert reactor(cluster[0], other, other_key, "EthReactor")["fires"] == 0
+    counts = {
+        a["name"]: a["events_total"]
+        for a in cluster[2].ok("GET", f"/v1/tenants/{name}/accumulators", key)["items"]
+    }
+    assert counts == {"btc_ticks": 2, "eth_ticks": 3, "manual_ticks": 0}
 
 
 def test_reactors_are_spread_over_the_replicas(cluster: list[Server], multi_archive: Path) -> None:

@@ -31,7 +31,7 @@ from ..core.runtime import encode_event
 from ..errors import CloacinaError, NotFoundError, from_wire
 from .broker import Broker, EventSettings, EventsUnavailableError, NoOwnerError
 from .naming import command_subject, event_subject, reactor_key, runs_subject
-from .owner import ReactorOwner
+from .owner import ReactorOwner, Streams
 from .ownership import preferred
 from .plane import Follower, Kind, split_frames
 from .snapshot import (
@@ -297,20 +297,20 @@ class JetStreamEvents:
         settled = self.settings.handover_after / 2
         self._settled = {r.id for r in alive if now - r.started_at > settled} | {self.replica}
 
-    async def _wanted(self) -> dict[str, tuple[str, str, dict[str, str]]]:
+    async def _wanted(self) -> dict[str, tuple[str, str, Streams]]:
         """Every reactor loaded here: key -> (tenant, reactor, its stream accumulators)."""
-        wanted: dict[str, tuple[str, str, dict[str, str]]] = {}
+        wanted: dict[str, tuple[str, str, Streams]] = {}
         for tenant in self.plane.tenants():
             try:
                 table = await self._accumulators(tenant)
             except CloacinaError:  # its worker is down: its reactors are not ours to run
                 continue
-            streams: dict[str, dict[str, str]] = {}
+            streams: dict[str, Streams] = {}
             for name, view in table.items():
                 reactor = str(view["reactor"])
                 entry = streams.setdefault(reactor, {})
                 if view.get("kind") == "stream" and view.get("subject"):
-                    entry[name] = str(view["subject"])
+                    entry[name] = (str(view["subject"]), view.get("durable"))
             for reactor, accs in streams.items():
                 wanted[reactor_key(tenant, reactor)] = (tenant, reactor, accs)
         return wanted
@@ -326,7 +326,7 @@ class JetStreamEvents:
                 log.warning("ownership_pass_failed", replica=self.replica, error=str(exc))
             await asyncio.sleep(self.settings.poll_seconds)
 
-    async def _claim(self, wanted: dict[str, tuple[str, str, dict[str, str]]]) -> None:
+    async def _claim(self, wanted: dict[str, tuple[str, str, Streams]]) -> None:
         s = self.settings
         for key, owner in list(self.owners.items()):
             if key not in wanted or owner.done.is_set():

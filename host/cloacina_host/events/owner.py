@@ -50,6 +50,10 @@ log = structlog.get_logger("cloacina")
 SAFETY_SECONDS = 0.25
 
 
+#: a reactor's stream accumulators: name -> (declared subject, durable name or None)
+Streams = dict[str, tuple[str, str | None]]
+
+
 class Lost(Exception):
     """The lease or the fence was lost: stop at once, acknowledge nothing more."""
 
@@ -65,7 +69,7 @@ class ReactorOwner:
         reactor: str,
         lease: int,
         taken_at: float,
-        streams: dict[str, str],
+        streams: Streams,
     ) -> None:
         self.broker = broker
         self.settings: EventSettings = broker.settings
@@ -75,7 +79,6 @@ class ReactorOwner:
         self.key = reactor_key(tenant, reactor)
         self.lease = lease
         self.valid_until = taken_at + self.settings.lease_seconds - SAFETY_SECONDS
-        #: stream accumulators of the reactor: name -> declared subject
         self.streams = streams
         self.acquired_at = time.time()
         self.saved = Saved()
@@ -120,10 +123,10 @@ class ReactorOwner:
             claim.applied + 1,
         )
         self.replay_through = max(delivered, 0)
-        for acc, subject in self.streams.items():
-            sub, _ = await b.consumer(
+        for acc, (subject, durable) in self.streams.items():
+            sub, _ = await b.consumer(  # named after its durable when it declares one
                 STREAMS_STREAM,
-                consumer_name("s", self.tenant, self.reactor, acc),
+                consumer_name("s", self.tenant, durable or acc, self.reactor, acc),
                 stream_subject(self.tenant, subject),
                 claim.streams.get(acc, 0) + 1,
             )
