@@ -33,6 +33,7 @@ INNER: dict[str, dict[str, int]] = {
         "header": 0,
         "graph": 0,
         "registry": 0,
+        "configs": 0,
         "ffi": 1,
         "descriptor": 2,
         "loader": 3,
@@ -122,6 +123,7 @@ ONLY = {
 PURE = {
     "core/graph",
     "core/registry",
+    "core/configs",
     "control/status",
     "control/topology",
     "events/naming",
@@ -232,6 +234,8 @@ def test_pure_modules_import_only_the_base() -> None:
                 assert name in {"__future__", "dataclasses", "enum", "graphlib", "typing"} | {
                     "hashlib",
                     "re",
+                    "difflib",
+                    "json",
                     "collections",
                 }, f"{where(path)} is pure but imports {name}"
 

@@ -6,7 +6,16 @@ Every error prints as one sentence an operator can act on and carries the names
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the nearest of ``choices`` to a misspelt ``word``, or
+    ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class CloacinaError(Exception):
