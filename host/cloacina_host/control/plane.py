@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from ..core.reactor import Observer
 from ..core.registry import guard_message
 from ..errors import (
@@ -39,6 +37,7 @@ from ..isolation.remote import RemoteTenant
 from ..isolation.settings import Isolation, WorkerSettings
 from ..isolation.supervisor import Death, Supervisor
 from ..isolation.tenant import TenantRuntime
+from ..log import get_logger
 from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
 from .datadir import private_dir
@@ -52,7 +51,7 @@ from .workers import Quarantined, WorkerBooks
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 def default_data_dir() -> Path:

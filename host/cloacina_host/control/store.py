@@ -20,17 +20,17 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Engine
 
 from ..errors import CloacinaError, InvalidInputError, NotFoundError
+from ..log import get_logger
 from ..packaging.manifest import Manifest
 from .datadir import private_database, private_dir, sqlite_url
 from .migrate import lock_start, upgrade
 from .schema import api_keys, package_status, packages, tenants, upsert
 from .status import PackageStatus, State
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"

@@ -11,14 +11,14 @@ from collections import deque
 from typing import Any
 
 import orjson
-import structlog
 
 from ..errors import PluginCallError
+from ..log import get_logger
 from ..types import AccumulatorDecl, AccumulatorKind
 from . import ffi
 from .configs import int_setting
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 class Accumulator:

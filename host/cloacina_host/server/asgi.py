@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +19,7 @@ from ..control.tickets import Tickets
 from ..errors import CloacinaError, WorkerUnavailableError
 from ..events.jetstream import JetStreamEvents
 from ..events.plane import EmbeddedEvents, EventPlane
+from ..log import get_logger
 from . import routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
@@ -28,7 +28,7 @@ from .metrics import Metrics
 from .payloads import tenant_samples, worker_statuses
 from .responses import STATUS_CODES, envelope
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 RECONCILE_THREADS = 4
 

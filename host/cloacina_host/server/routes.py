@@ -7,7 +7,6 @@ block the event loop."""
 from typing import Any, Literal
 
 import anyio.to_thread
-import structlog
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
@@ -19,13 +18,14 @@ from ..control.status import State
 from ..control.store import MAX_TENANT_DESCRIPTION
 from ..control.topology import StoredPackage, topology
 from ..errors import NotFoundError
+from ..log import get_logger
 from .access import ApiError
 from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
 from .context import Ctx
 from .payloads import package_items
 from .responses import envelope, json_response, not_found
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 router = APIRouter()
 

@@ -7,17 +7,17 @@ from __future__ import annotations
 import time
 
 import anyio.to_thread
-import structlog
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from ..log import get_logger
 from .access import ApiError
 from .auth import Admin, Platform, Read, Write
 from .context import Ctx
 from .responses import json_response, not_found
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 router = APIRouter()
 
