@@ -432,3 +432,31 @@ def test_a_bad_accumulator_config_is_refused_by_inspect_lib_and_pack(tmp_path: P
     assert packed.returncode == 1 and packed.stdout == ""
     assert want in packed.stderr, packed.stderr
     assert not list(tmp_path.glob("*.cloacina"))
+
+
+def test_pack_sign_writes_a_signature_of_the_archive(built_example: Path, tmp_path: Path) -> None:
+    from cloacina_host.packaging.signing import Signature, load_public, verify
+
+    runner = CliRunner()
+    keygen = runner.invoke(main, ["signer", "keygen", "--out", str(tmp_path / "k.pem")])
+    assert keygen.exit_code == 0, keygen.output
+    public = load_public(Path(keygen.stdout.strip()).read_bytes())
+    out = tmp_path / "out"
+    result = runner.invoke(
+        main,
+        [
+            "package",
+            "pack",
+            str(built_example),
+            "--out-dir",
+            str(out),
+            "--sign",
+            str(tmp_path / "k.pem"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    archive = out / result.stdout.strip()
+    sig = Signature.from_json((out / (archive.name + ".sig")).read_bytes())
+    verify(archive.read_bytes(), sig, public)
+    again = runner.invoke(main, ["signer", "keygen", "--out", str(tmp_path / "k.pem")])
+    assert again.exit_code != 0 and "exists" in again.output  # never overwrites a key

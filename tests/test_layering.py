@@ -64,6 +64,7 @@ INNER: dict[str, dict[str, int]] = {
         "manifest": 0,
         "elf": 0,
         "probe": 0,
+        "signing": 0,
         "archive": 1,
         "identity": 1,
         "build": 2,
@@ -81,6 +82,7 @@ INNER: dict[str, dict[str, int]] = {
         "workers": 2,
         "replicas": 2,
         "tickets": 2,
+        "signers": 2,  # beside tickets: reads the store's tables
         "plane": 3,
         "daemon": 4,
     },
@@ -112,12 +114,14 @@ ONLY = {
         "control/workers",
         "control/replicas",
         "control/tickets",
+        "control/signers",
     },
     "alembic": {"control/migrate"},
     "psycopg": {"control/replicas"},
     "elftools": {"packaging/elf"},
     "msgpack": {"isolation/protocol", "events/snapshot"},
     "nats": {"events/broker"},
+    "cryptography": {"packaging/signing"},
 }
 # Pure modules: no I/O, no FFI; they import only the shared base.
 PURE = {

@@ -186,3 +186,21 @@ def _error_class(name: object) -> type[CloacinaError]:
             return cls
         pending.extend(cls.__subclasses__())
     return LoadError
+
+
+class SignatureError(CloacinaError):
+    """A package signature is malformed or does not verify (wrong key, changed archive)."""
+
+    code = "bad_signature"
+
+
+class UntrustedSignerError(SignatureError):
+    """A package is signed by a key the tenant does not trust (unknown or removed)."""
+
+    code = "untrusted_signer"
+
+
+class SignatureRequiredError(SignatureError):
+    """The tenant accepts only signed packages and the upload carries no signature."""
+
+    code = "signature_required"
