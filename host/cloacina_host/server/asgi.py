@@ -20,7 +20,7 @@ from ..control.tickets import Tickets
 from ..errors import CloacinaError, WorkerUnavailableError
 from ..events.jetstream import JetStreamEvents
 from ..events.plane import EmbeddedEvents, EventPlane
-from . import routes, sockets, workers
+from . import console, routes, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
@@ -76,6 +76,7 @@ def create_app(
     api.include_router(routes.router)
     api.include_router(sockets.router)
     api.include_router(workers.router)
+    api.include_router(console.router)
     return Edge(api, metrics, cfg.max_body)
 
 
