@@ -339,7 +339,8 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         # force fire, pause and resume from the reactors view; the run arrives over the
         # WebSocket through the proxy (the platform key names the tenant)
         page.view("reactors")
-        page.one('tr[data-reactor="PriceReactor"] button[data-focus="fire:PriceReactor"]').click()
+        fire = 'tr[data-reactor="PriceReactor"] button[data-focus="fire:PriceReactor"]'
+        page.wait(lambda: page.all(fire), what="the reactor's buttons")[0].click()
         page.wait(lambda: "Fired PriceReactor: 1 run(s)" in page.text("reactor-result"), what="fire")
         page.one('button[data-focus="pause:PriceReactor"]').click()
         page.wait(
