@@ -682,7 +682,7 @@
     if (typeof dagre === "undefined") return h("p", { class: "error" }, "The layout library did not load.");
     if (!topo.nodes.length) return h("p", { class: "empty" }, "Nothing is stored in this tenant.");
     const g = new dagre.graphlib.Graph({ compound: true });
-    g.setGraph({ rankdir: "LR", nodesep: 22, ranksep: 60, marginx: 12, marginy: 12 });
+    g.setGraph({ rankdir: "LR", nodesep: 36, ranksep: 60, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(() => ({}));
     const byId = new Map(topo.nodes.map((n) => [n.id, n]));
     for (const n of topo.nodes) {
