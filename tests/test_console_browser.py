@@ -37,15 +37,15 @@ WIDE, PHONE = (1280, 800), (390, 844)
 try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.chrome.webdriver import WebDriver
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # the dev extras install it; the browser fixture says so
-    webdriver = None
+    webdriver = None  # type: ignore[assignment]
 
 
 @pytest.fixture(scope="session")
@@ -202,8 +202,10 @@ def test_console_tutorial_with_a_tenant_key(
     assert NOT_LOADED in page.one('tr[data-package="pricing-subscriber"]').text
     page.upload(publisher)
     page.wait(
-        lambda: page.package_status("pricing-publisher") == "loaded"
-        and page.package_status("pricing-subscriber") == "loaded",
+        lambda: (
+            page.package_status("pricing-publisher") == "loaded"
+            and page.package_status("pricing-subscriber") == "loaded"
+        ),
         what="both loaded",
     )
     row = page.one('tr[data-package="pricing-publisher"]').text
@@ -229,7 +231,10 @@ def test_console_tutorial_with_a_tenant_key(
         (n.get_attribute("data-node-kind"), n.get_attribute("data-node-id"))
         for n in page.all("svg g.node")
     }
-    assert ("reactor", "reactor:PriceReactor") in kinds and ("graph", "graph:price_consumer") in kinds
+    assert ("reactor", "reactor:PriceReactor") in kinds and (
+        "graph",
+        "graph:price_consumer",
+    ) in kinds
     assert len([k for k, _ in kinds if k == "accumulator"]) == 2
     feeds = page.all("svg path[data-edge-kind=feeds]")
     assert len(feeds) == 2 and all(f.get_attribute("data-cross-package") == "false" for f in feeds)
@@ -247,7 +252,10 @@ def test_console_tutorial_with_a_tenant_key(
     run = page.wait(
         lambda: page.all('#live-runs li[data-graph="price_consumer"]'), what="a live run"
     )[0]
-    assert run.get_attribute("data-fire") == "1" and run.get_attribute("data-reactor") == "PriceReactor"
+    assert (
+        run.get_attribute("data-fire") == "1"
+        and run.get_attribute("data-reactor") == "PriceReactor"
+    )
     assert '"signal": 0' in run.text and "took" in run.text
     page.view("reactors")
     page.wait(
@@ -341,7 +349,9 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         page.view("reactors")
         fire = 'tr[data-reactor="PriceReactor"] button[data-focus="fire:PriceReactor"]'
         page.wait(lambda: page.all(fire), what="the reactor's buttons")[0].click()
-        page.wait(lambda: "Fired PriceReactor: 1 run(s)" in page.text("reactor-result"), what="fire")
+        page.wait(
+            lambda: "Fired PriceReactor: 1 run(s)" in page.text("reactor-result"), what="fire"
+        )
         page.one('button[data-focus="pause:PriceReactor"]').click()
         page.wait(
             lambda: page.all('tr[data-reactor="PriceReactor"][data-state="paused"]'), what="paused"
