@@ -36,6 +36,7 @@ WIDE, PHONE = (1280, 800), (390, 844)
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.chrome.webdriver import WebDriver
     from selenium.webdriver.common.action_chains import ActionChains
@@ -103,6 +104,22 @@ class Page:
 
     def all(self, css: str) -> list[WebElement]:
         return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def click(self, css: str, what: str = "") -> None:
+        """Click the element at ``css`` once it is there; the page re-renders tables as it
+        polls, so a stale element is looked up again."""
+
+        def clicked() -> bool:
+            try:
+                found = self.all(css)
+                if found and found[0].is_displayed():
+                    found[0].click()
+                    return True
+            except StaleElementReferenceException:
+                pass
+            return False
+
+        self.wait(clicked, what=what or css)
 
     def text(self, element_id: str) -> str:
         found = self.d.find_elements(By.ID, element_id)
@@ -281,15 +298,13 @@ def test_console_tutorial_with_a_tenant_key(
     assert made.startswith("clk_")
     assert server.ok("GET", "/v1/auth/whoami", made)["tenant"] == tenant
     new_id = server.ok("GET", "/v1/auth/whoami", made)["key_id"]
-    page.wait(lambda: page.all(f'tr[data-key-id="{new_id}"] button'), what="the revoke button")[
-        0
-    ].click()
+    page.click(f'tr[data-key-id="{new_id}"] button', what="the revoke button")
     page.confirm()
     assert eventually(lambda: server.request("GET", "/v1/auth/whoami", made).status_code == 401)
 
     # delete the publisher first: refused, with the guard's text, the blocker and the safe order
     page.view("packages")
-    page.one('tr[data-package="pricing-publisher"] button[data-action=delete]').click()
+    page.click('tr[data-package="pricing-publisher"] button[data-action=delete]')
     page.confirm()
     page.wait(lambda: page.one("#delete-refused").is_displayed(), what="the refusal")
     assert page.one("#delete-refused .guard").text == GUARD
@@ -347,17 +362,16 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         # force fire, pause and resume from the reactors view; the run arrives over the
         # WebSocket through the proxy (the platform key names the tenant)
         page.view("reactors")
-        fire = 'tr[data-reactor="PriceReactor"] button[data-focus="fire:PriceReactor"]'
-        page.wait(lambda: page.all(fire), what="the reactor's buttons")[0].click()
+        page.click('tr[data-reactor="PriceReactor"] button[data-action=fire]')
         page.wait(
             lambda: "Fired PriceReactor: 1 run(s)" in page.text("reactor-result"), what="fire"
         )
-        page.one('button[data-focus="pause:PriceReactor"]').click()
+        page.click('tr[data-reactor="PriceReactor"] button[data-action=pause]')
         page.wait(
             lambda: page.all('tr[data-reactor="PriceReactor"][data-state="paused"]'), what="paused"
         )
         assert server.ok("GET", f"/v1/tenants/{tenant}/reactors/PriceReactor")["state"] == "paused"
-        page.one('button[data-focus="resume:PriceReactor"]').click()
+        page.click('tr[data-reactor="PriceReactor"] button[data-action=resume]')
         page.wait(
             lambda: page.all('tr[data-reactor="PriceReactor"][data-state="running"]'),
             what="running again",

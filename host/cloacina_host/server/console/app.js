@@ -535,11 +535,13 @@
         h("td", {}, (r.subscribers || []).join(", ") || "none"),
         h("td", {}, canAct ? h("span", { class: "actions" },
           r.state === "paused"
-            ? h("button", { type: "button", class: "secondary", "data-focus": `resume:${r.name}`,
-                            onclick: () => reactorAction(r.name, "resume") }, "Resume")
-            : h("button", { type: "button", class: "secondary", "data-focus": `pause:${r.name}`,
-                            onclick: () => reactorAction(r.name, "pause") }, "Pause"),
-          h("button", { type: "button", "data-focus": `fire:${r.name}`,
+            ? h("button", { type: "button", class: "secondary", "data-focus": `toggle:${r.name}`,
+                            "data-action": "resume", onclick: () => reactorAction(r.name, "resume") },
+                "Resume")
+            : h("button", { type: "button", class: "secondary", "data-focus": `toggle:${r.name}`,
+                            "data-action": "pause", onclick: () => reactorAction(r.name, "pause") },
+                "Pause"),
+          h("button", { type: "button", "data-focus": `fire:${r.name}`, "data-action": "fire",
                         onclick: () => reactorAction(r.name, "fire") }, "Force fire")) : ""))),
       "No reactors loaded."));
   }
