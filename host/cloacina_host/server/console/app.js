@@ -32,6 +32,7 @@
     closedAt: new Map(), // graph -> when its socket closed
     graphsFetchedAt: 0,
     graphDetails: new Map(), // graph -> GET graphs/{name} answer
+    graphStamp: "",
     runs: [],
     keys: null,
     timer: null,
@@ -621,7 +622,10 @@
   async function loadGraphDetails() {
     if (!S.tenant || !S.data.graphs) return;
     const names = S.data.graphs.map((g) => g.name);
-    for (const name of [...S.graphDetails.keys()]) if (!names.includes(name)) S.graphDetails.delete(name);
+    // a new version of a package may change its graphs: look again when the packages change
+    const stamp = JSON.stringify((S.data.packages || []).map((p) => [p.id, p.status]));
+    if (stamp !== S.graphStamp) S.graphDetails.clear();
+    S.graphStamp = stamp;
     await Promise.all(names.filter((n) => !S.graphDetails.has(n)).map(async (n) => {
       try {
         S.graphDetails.set(n, await api("GET", tenantPath(`graphs/${enc(n)}`)));
