@@ -19,6 +19,8 @@ class CloacinaError(Exception):
         super().__init__(message)
         self.message = message
         self.names = {k: v for k, v in names.items() if v is not None}
+        #: What a client needs beyond the sentence (the HTTP envelope's ``details``).
+        self.details: dict[str, Any] = {}
 
     def __str__(self) -> str:
         return self.message
@@ -67,9 +69,19 @@ class ReactorNotLoadedError(BindingError):
 
 
 class GuardError(CloacinaError):
-    """The bound-subscriber guard refused to tear down a reactor."""
+    """The bound-subscriber guard refused to tear down a reactor.
+
+    ``details``, when the refusal was decided on the stored manifests: ``blocked_by`` (the
+    subscriber graphs, each ``{reactor, package, graph}``) and ``safe_order`` (the deletes,
+    subscribers first, that let the package go)."""
 
     code = "bound_subscribers"
+
+    def __init__(
+        self, message: str, *, details: dict[str, Any] | None = None, **names: str | None
+    ) -> None:
+        super().__init__(message, **names)
+        self.details = dict(details or {})
 
 
 class ContractChangedError(GuardError):

@@ -1,13 +1,18 @@
-"""``graph list|status|accumulators|outputs``: what a tenant has loaded and what it produced."""
+"""``graph list|status|accumulators|outputs|topology``: what a tenant has loaded, how it is
+bound, and what it produced."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 import orjson
 
+from ..control.topology import to_dot, to_mermaid
 from .client import RemoteError, segment
 from .options import Remote, remote, remote_options
 from .tables import (
@@ -190,3 +195,52 @@ def graph_outputs(ctx: click.Context, graph: str, follow: bool) -> None:
         emit_json(runs)
         return
     show(runs_table(f"{graph} outputs", runs))
+
+
+@graph_group.command("topology")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg", "json"]),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid flowchart, Graphviz DOT, SVG (drawn by Graphviz's `dot`) or the JSON.",
+)
+@click.option(
+    "--output-file",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write there instead of standard output.",
+)
+@remote_options
+@click.pass_context
+def graph_topology(ctx: click.Context, fmt: str, out_file: Path | None) -> None:
+    """Draw the tenant's binding graph: packages as groups, accumulator -> reactor ->
+    subscriber graphs, cross-package bindings thick, unresolved triggers dashed."""
+    with remote(ctx) as r:
+        topo = r.client.get(r.path("topology"))
+    if r.json or fmt == "json":
+        text = orjson.dumps(topo, option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif fmt == "mermaid":
+        text = to_mermaid(topo)
+    else:
+        text = to_dot(topo) if fmt == "dot" else _svg(to_dot(topo))
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text)
+        click.echo(f"OK: {fmt} written to {out_file}", err=True)
+
+
+def _svg(dot: str) -> str:
+    """``dot -Tsvg`` of ``dot``; a clear error when Graphviz is not installed."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise click.ClickException(
+            "--format svg needs Graphviz's `dot` (apt install graphviz); "
+            "--format dot prints the source instead"
+        )
+    proc = subprocess.run([exe, "-Tsvg"], input=dot, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise click.ClickException(f"dot -Tsvg failed: {proc.stderr.strip()}")
+    return proc.stdout

@@ -1,4 +1,4 @@
-"""``reactor fire`` and ``accumulator push``: making a tenant's reactors fire."""
+"""``reactor fire|pause|resume`` and ``accumulator push``: making a tenant's reactors fire."""
 
 from __future__ import annotations
 
@@ -59,6 +59,34 @@ def reactor_fire(ctx: click.Context, name: str, inputs: dict[str, Any]) -> None:
             click.echo(f"{run['graph']}: failed: {run['error']}")
         else:
             click.echo(f"{run['graph']}: {text_of(run.get('outputs'))}")
+
+
+@reactor_group.command("pause")
+@click.argument("name")
+@remote_options
+@click.pass_context
+def reactor_pause(ctx: click.Context, name: str) -> None:
+    """Stop reactor NAME firing (its accumulators still take events)."""
+    with remote(ctx) as r:
+        body = r.client.post(r.path("reactors", name, "pause"), {})
+    if r.json:
+        emit_json(body)
+    else:
+        click.echo(f"OK: reactor {name} paused")
+
+
+@reactor_group.command("resume")
+@click.argument("name")
+@remote_options
+@click.pass_context
+def reactor_resume(ctx: click.Context, name: str) -> None:
+    """Let reactor NAME fire again (at once when its criteria hold)."""
+    with remote(ctx) as r:
+        body = r.client.post(r.path("reactors", name, "resume"), {})
+    if r.json:
+        emit_json(body)
+    else:
+        click.echo(f"OK: reactor {name} resumed; it fired {body.get('fires')} time(s)")
 
 
 @click.group("accumulator")

@@ -46,6 +46,7 @@ from .reconciler import Desired, Reconciler, Report
 from .replicas import Listener, ReplicaBook, new_replica_id
 from .status import PackageStatus, State
 from .store import PackageRow, Store
+from .topology import StoredPackage, blockers, safe_order_for
 from .workers import Quarantined, WorkerBooks
 
 if TYPE_CHECKING:
@@ -429,24 +430,36 @@ class ControlPlane:
         return row, lines or [f"package {row.name} {row.version} deleted"]
 
 
+def stored_packages(rows: Iterable[PackageRow]) -> list[StoredPackage]:
+    """The newest stored version of each package (stored order: oldest first), as the
+    topology reads it."""
+    newest: dict[str, PackageRow] = {}
+    for row in rows:
+        newest.pop(row.name, None)
+        newest[row.name] = row
+    return [StoredPackage(r.name, r.version, r.manifest.declarations) for r in newest.values()]
+
+
 def stored_guard(tenant: str, row: PackageRow, rows: list[PackageRow]) -> None:
     """The bound-subscriber guard on the stored manifests: refuse to delete ``row`` (the last
     version of its package) while the newest stored version of another package has a graph
-    triggered by one of its reactors."""
-    newest: dict[str, PackageRow] = {}
-    for other in rows:  # stored order: oldest first
-        if other.name != row.name:
-            newest[other.name] = other
-    refusals = []
-    for reactor in row.manifest.declarations.get("reactors", []):
-        name = reactor.get("name")
-        subscribers = [
-            graph["name"]
-            for other in newest.values()
-            for graph in other.manifest.declarations.get("graphs", [])
-            if graph.get("trigger") == name
-        ]
-        if subscribers:
-            refusals.append(guard_message(str(name), subscribers))
-    if refusals:
-        raise GuardError("; ".join(refusals), tenant=tenant, package=row.name)
+    triggered by one of its reactors. The refusal carries who blocks it and the safe order."""
+    packages = [p for p in stored_packages(rows) if p.name != row.name]
+    packages.append(StoredPackage(row.name, row.version, row.manifest.declarations))
+    blocking = blockers(row.name, packages)
+    if not blocking:
+        return
+    by_reactor: dict[str, list[str]] = {  # in the package's declaration order
+        str(r.get("name")): [] for r in row.manifest.declarations.get("reactors", [])
+    }
+    for b in blocking:
+        by_reactor.setdefault(b.reactor, []).append(b.graph)
+    raise GuardError(
+        "; ".join(guard_message(r, graphs) for r, graphs in by_reactor.items() if graphs),
+        tenant=tenant,
+        package=row.name,
+        details={
+            "blocked_by": [b.to_dict() for b in blocking],
+            "safe_order": safe_order_for(row.name, packages),
+        },
+    )

@@ -156,7 +156,7 @@ def _install_error_envelope(api: FastAPI) -> None:
 
     @api.exception_handler(CloacinaError)
     async def _host_error(_: Request, exc: CloacinaError) -> Response:
-        return envelope(status_of(exc), exc.code, str(exc))
+        return envelope(status_of(exc), exc.code, str(exc), exc.details)
 
     @api.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -27,8 +27,15 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(body, status, headers, media_type="application/json")
 
 
-def envelope(status: int, code: str, message: str) -> Response:
-    return json_response({"error": message, "code": code}, status)
+def envelope(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    """The error answer: ``{error, code}``, plus ``details`` when the error has any (e.g. the
+    subscribers blocking a delete)."""
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details:
+        body["details"] = details
+    return json_response(body, status)
 
 
 def not_found(what: str) -> ApiError:

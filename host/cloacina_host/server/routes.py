@@ -17,6 +17,7 @@ from starlette.responses import Response
 from ..control.plane import ControlPlane
 from ..control.status import State
 from ..control.store import MAX_TENANT_DESCRIPTION
+from ..control.topology import StoredPackage, topology
 from ..errors import NotFoundError
 from .access import ApiError
 from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
@@ -259,6 +260,29 @@ def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
     return json_response(item)
 
 
+@router.get("/v1/tenants/{tenant}/topology", tags=["packages"])
+def get_topology(ctx: Ctx, tenant: Read) -> Response:
+    """The tenant's binding graph, from its stored packages (``control/topology.py``)."""
+    return json_response(tenant_topology(ctx.plane, tenant))
+
+
+def tenant_topology(plane: ControlPlane, tenant: str) -> dict[str, Any]:
+    rows = {r.id: r for r in plane.store.list_packages(tenant)}
+    live = [i for i in stored_items(plane, tenant) if i["status"] != State.SUPERSEDED.value]
+    packages = [
+        StoredPackage(
+            i["name"],
+            i["version"],
+            rows[i["id"]].manifest.declarations,
+            i["status"],
+            i.get("reason") or "",
+            i.get("summary") or "",
+        )
+        for i in live
+    ]
+    return topology(tenant, packages)
+
+
 @router.delete("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
 def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
     row, messages = ctx.plane.delete(tenant, ref)
@@ -297,6 +321,18 @@ async def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None =
     inputs = body.inputs if body is not None else None
     runs = await ctx.events.fire(tenant, name, inputs or None)
     return json_response({"reactor": name, "runs": runs})
+
+
+@router.post("/v1/tenants/{tenant}/reactors/{name}/pause", tags=["runtime"])
+async def pause_reactor(ctx: Ctx, tenant: Write, name: str) -> Response:
+    """Stop firing (events still accumulate); the same as the socket's ``pause``."""
+    return json_response(await ctx.events.command(tenant, name, {"command": "pause"}))
+
+
+@router.post("/v1/tenants/{tenant}/reactors/{name}/resume", tags=["runtime"])
+async def resume_reactor(ctx: Ctx, tenant: Write, name: str) -> Response:
+    """Fire again (at once when the criteria hold); the same as the socket's ``resume``."""
+    return json_response(await ctx.events.command(tenant, name, {"command": "resume"}))
 
 
 @router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
