@@ -185,7 +185,7 @@ def page(browser: WebDriver, shots: Path) -> Iterator[Page]:
 def test_console_tutorial_with_a_tenant_key(
     server: Server, c_archives: dict[str, Path], page: Page
 ) -> None:
-    tenant, key = server.tenant()
+    tenant, key = server.tenant("console-acme")  # a name for the screenshot in docs/console.md
     publisher, subscriber = c_archives["pricing-publisher"], c_archives["pricing-subscriber"]
 
     # /ui redirects to /ui/; the page itself needs no key
@@ -349,6 +349,8 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         assert page.d.current_url == proxy.url + "/ui/"
         page.sign_in(BOOT)
         assert "platform admin" in page.text("who")
+        option = f'#tenant-picker option[value="{tenant}"]'
+        page.wait(lambda: page.all(option), what="the tenant in the picker")
         Select(page.one("#tenant-picker")).select_by_value(tenant)
         page.view("binding")
         page.wait(

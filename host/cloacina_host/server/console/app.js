@@ -247,9 +247,13 @@
     $("tenant-fixed").textContent = admin ? "" : `tenant ${S.tenant}`;
     if (!admin) return;
     const picker = $("tenant-picker");
-    picker.replaceChildren(...S.tenants.map((t) => h("option", { value: t.name }, t.name)));
-    if (!S.tenants.length) picker.append(h("option", { value: "" }, "(no tenants)"));
-    picker.value = S.tenant || "";
+    const names = S.tenants.map((t) => t.name);
+    // rebuilt only when the list changed: polling must not close a select the user has open
+    if (JSON.stringify(names) !== JSON.stringify([...picker.options].map((o) => o.value))) {
+      picker.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
+      if (!names.length) picker.append(h("option", { value: "" }, "(no tenants)"));
+    }
+    if (picker.value !== (S.tenant || "")) picker.value = S.tenant || "";
   }
 
   function chooseTenant(name) {
@@ -442,6 +446,7 @@
   async function deletePackage(p) {
     if (!(await askConfirm(`Delete package ${p.name} ${p.version}?`, `Delete ${p.name}`))) return;
     $("delete-refused").hidden = true;
+    $("package-result").replaceChildren();
     try {
       const done = await api("DELETE", tenantPath(`packages/${enc(p.id)}`));
       deleted([done]);
