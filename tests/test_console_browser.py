@@ -217,6 +217,17 @@ def test_console_tutorial_with_a_tenant_key(
     page.upload(subscriber)
     page.wait(lambda: page.package_status("pricing-subscriber") == "pending", what="pending")
     assert NOT_LOADED in page.one('tr[data-package="pricing-subscriber"]').text
+    # its trigger is unresolved: a dashed edge from a "missing" PriceReactor
+    page.view("binding")
+    unresolved = page.wait(
+        lambda: page.all("#binding-graph svg path[data-edge-kind=triggers][data-resolved=false]"),
+        what="the unresolved trigger",
+    )
+    assert [e.get_attribute("data-target") for e in unresolved] == ["graph:price_consumer"]
+    missing = page.one('svg g[data-node-id="reactor:PriceReactor"]')
+    assert missing.get_attribute("data-missing") == "true" and "(missing)" in missing.text
+    page.shot("console-binding-missing.png")
+    page.view("packages")
     page.upload(publisher)
     page.wait(
         lambda: (
@@ -242,6 +253,9 @@ def test_console_tutorial_with_a_tenant_key(
         ("reactor:PriceReactor", "graph:price_consumer")
     ]
     assert cross[0].get_attribute("data-resolved") == "true"
+    assert page.one('svg g[data-node-id="reactor:PriceReactor"]').get_attribute("data-missing") == (
+        "false"
+    )
     clusters = {c.get_attribute("data-package") for c in page.all("svg g[data-node-kind=package]")}
     assert clusters == {"pricing-publisher", "pricing-subscriber"}
     kinds = {

@@ -718,7 +718,17 @@
 
     const layout = g.graph();
     const top = 22; // room above the clusters for their labels
-    const width = Math.ceil(layout.width);
+    // a package's box is at least as wide as its label (dagre sizes it by its children)
+    const clusterLabel = (n) => (n.status && n.status !== "loaded" ? `${n.label} (${n.status})` : n.label);
+    let right = layout.width;
+    for (const id of g.nodes()) {
+      const box = g.node(id);
+      if (box.data && box.data.kind === "package") {
+        box.drawnWidth = Math.max(box.width, textWidth(clusterLabel(box.data), 13) + 20);
+        right = Math.max(right, box.x - box.width / 2 + box.drawnWidth + 12);
+      }
+    }
+    const width = Math.ceil(right);
     const height = Math.ceil(layout.height) + top;
     const cross = topo.edges.filter((e) => e.cross_package).length;
     const missing = topo.nodes.filter((n) => n.missing).length;
@@ -750,9 +760,8 @@
         clusters.append(s("g", { class: `cluster status-${n.status || "loaded"}`, "data-node-id": n.id,
                                  "data-node-kind": "package", "data-package": n.package || n.label,
                                  "data-status": n.status },
-          s("rect", { x, y: y - 18, width: box.width, height: box.height + 18, rx: 10 }),
-          s("text", { x: x + 10, y: y - 2 }, n.status && n.status !== "loaded"
-            ? `${n.label} (${n.status})` : n.label)));
+          s("rect", { x, y: y - 18, width: box.drawnWidth, height: box.height + 18, rx: 10 }),
+          s("text", { x: x + 10, y: y - 2 }, clusterLabel(n))));
         continue;
       }
       const classes = ["node", n.kind, n.missing ? "missing" : ""].filter(Boolean).join(" ");
