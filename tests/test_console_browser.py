@@ -272,6 +272,7 @@ def test_console_tutorial_with_a_tenant_key(
     page.shot("console-binding.png")
 
     # push an event from the page's form; the fire appears live (WebSocket) in the fires view
+    page.wait(lambda: "price_consumer (open)" in page.text("live-status"), what="socket open")
     page.view("reactors")
     Select(page.one("#push-acc")).select_by_value("raw_prices")
     event = page.one("#push-event")
@@ -377,6 +378,8 @@ def test_console_behind_a_path_prefix_as_platform_admin(
 
         # force fire, pause and resume from the reactors view; the run arrives over the
         # WebSocket through the proxy (the platform key names the tenant)
+        # the outputs stream carries runs from the moment it connected: fire once it is open
+        page.wait(lambda: "price_consumer (open)" in page.text("live-status"), what="socket open")
         page.view("reactors")
         page.click('tr[data-reactor="PriceReactor"] button[data-action=fire]')
         page.wait(
