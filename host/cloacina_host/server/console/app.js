@@ -174,6 +174,17 @@
     return data;
   }
 
+  // The page's changes and its polls take turns: a poll never runs while an upload or a
+  // delete is in flight, so it never reads a tenant half-way through a change (a delete of
+  // the last package stops the tenant's worker, and a read racing it is refused).
+  let turn = Promise.resolve();
+  function exclusive(fn) {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  }
+  const act = (method, path, body) => exclusive(() => api(method, path, body));
+
   // ------------------------------------------------------------------ sign-in
 
   async function signIn(key) {
@@ -299,41 +310,46 @@
     if (!S.who || S.polling) return;
     S.polling = true;
     try {
-      if (S.who.is_admin) {
-        S.tenants = (await api("GET", "v1/tenants")).items;
-        if (S.tenant && !S.tenants.some((t) => t.name === S.tenant)) S.tenant = null;
-        if (!S.tenant && S.tenants.length) S.tenant = S.tenants[0].name;
-        renderTenantChoice();
-      }
-      if (S.tenant) {
-        const started = performance.now();
-        const [packages, reactors, graphs, accumulators] = await Promise.all([
-          api("GET", tenantPath("packages")),
-          api("GET", tenantPath("reactors")),
-          api("GET", tenantPath("graphs")),
-          api("GET", tenantPath("accumulators")),
-        ]);
-        S.graphsFetchedAt = started;
-        Object.assign(S.data, {
-          packages: packages.items, reactors: reactors.items, graphs: graphs.items,
-          accumulators: accumulators.items,
-        });
-        try {
-          S.data.topology = await api("GET", tenantPath("topology"));
-          S.data.topologyError = null;
-        } catch (err) {
-          S.data.topology = null;
-          S.data.topologyError = err.message;
-        }
-        sampleFires(reactors.items);
-        syncSockets();
-        if (currentView() === "graphs") await loadGraphDetails();
-      }
-      render();
-      status(`Updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}.`);
+      await exclusive(poll);
     } finally {
       S.polling = false;
     }
+  }
+
+  async function poll() {
+    if (!S.who) return;
+    if (S.who.is_admin) {
+      S.tenants = (await api("GET", "v1/tenants")).items;
+      if (S.tenant && !S.tenants.some((t) => t.name === S.tenant)) S.tenant = null;
+      if (!S.tenant && S.tenants.length) S.tenant = S.tenants[0].name;
+      renderTenantChoice();
+    }
+    if (S.tenant) {
+      const started = performance.now();
+      const [packages, reactors, graphs, accumulators] = await Promise.all([
+        api("GET", tenantPath("packages")),
+        api("GET", tenantPath("reactors")),
+        api("GET", tenantPath("graphs")),
+        api("GET", tenantPath("accumulators")),
+      ]);
+      S.graphsFetchedAt = started;
+      Object.assign(S.data, {
+        packages: packages.items, reactors: reactors.items, graphs: graphs.items,
+        accumulators: accumulators.items,
+      });
+      try {
+        S.data.topology = await api("GET", tenantPath("topology"));
+        S.data.topologyError = null;
+      } catch (err) {
+        S.data.topology = null;
+        S.data.topologyError = err.message;
+      }
+      sampleFires(reactors.items);
+      syncSockets();
+      if (currentView() === "graphs") await loadGraphDetails();
+    }
+    render();
+    status(`Updated ${new Date().toLocaleTimeString(undefined, { hour12: false })}.`);
   }
 
   function render() {
@@ -410,7 +426,7 @@
     form.append("file", file, file.name);
     $("package-result").textContent = `Uploading ${file.name}…`;
     try {
-      const p = await api("POST", tenantPath("packages"), form);
+      const p = await act("POST", tenantPath("packages"), form);
       $("package-result").replaceChildren(h("p", { class: "note" },
         `Uploaded ${p.name} ${p.version}: `,
         h("span", { class: `status status-${p.status}` }, p.status),
@@ -448,7 +464,7 @@
     $("delete-refused").hidden = true;
     $("package-result").replaceChildren();
     try {
-      const done = await api("DELETE", tenantPath(`packages/${enc(p.id)}`));
+      const done = await act("DELETE", tenantPath(`packages/${enc(p.id)}`));
       deleted([done]);
     } catch (err) {
       if (err.code !== "bound_subscribers") throw err;
@@ -487,7 +503,7 @@
     if (!(await askConfirm(`Delete ${order.join(", then ")}?`, "Delete in this order"))) return;
     const answers = [];
     try {
-      for (const name of order) answers.push(await api("DELETE", tenantPath(`packages/${enc(name)}`)));
+      for (const name of order) answers.push(await act("DELETE", tenantPath(`packages/${enc(name)}`)));
       $("delete-refused").hidden = true;
       deleted(answers);
     } catch (err) {
@@ -555,7 +571,7 @@
   async function reactorAction(name, action) {
     const out = $("reactor-result");
     try {
-      const reply = await api("POST", tenantPath(`reactors/${enc(name)}/${action}`),
+      const reply = await act("POST", tenantPath(`reactors/${enc(name)}/${action}`),
                               action === "fire" ? {} : undefined);
       const text = action === "fire"
         ? `Fired ${name}: ${(reply.runs || []).length} run(s).`
@@ -611,7 +627,7 @@
       return;
     }
     try {
-      const reply = await api("POST", tenantPath(`accumulators/${enc(name)}/events`), text);
+      const reply = await act("POST", tenantPath(`accumulators/${enc(name)}/events`), text);
       out.textContent = reply.fires === null || reply.fires === undefined
         ? `Pushed to ${name} (sequence ${reply.sequence}).`
         : `Pushed to ${name}: ${reply.fires} fire(s).`;
@@ -948,7 +964,7 @@
     event.preventDefault();
     const name = $("key-name").value.trim();
     const role = $("key-role").value;
-    const k = await api("POST", tenantPath("keys"), { name, role });
+    const k = await act("POST", tenantPath("keys"), { name, role });
     $("key-created").replaceChildren(h("div", { class: "note" },
       h("p", {}, `Key ${k.name} (${k.role}) created. Copy it now: it is shown only this once.`),
       h("code", { class: "plaintext", "data-plaintext-key": "" }, k.key)));
@@ -958,7 +974,7 @@
 
   async function revokeKey(k) {
     if (!(await askConfirm(`Revoke key ${k.name} (${k.prefix}…)?`, "Revoke"))) return;
-    await api("DELETE", tenantPath(`keys/${enc(k.id)}`));
+    await act("DELETE", tenantPath(`keys/${enc(k.id)}`));
     $("key-created").replaceChildren(h("p", { class: "note" }, `Revoked key ${k.name}.`));
     await loadKeys();
   }
