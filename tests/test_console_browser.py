@@ -414,3 +414,27 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         for p in sockets
     ), sockets
     assert page.severe_logs() == []
+
+
+def test_console_hides_what_a_read_key_may_not_do(
+    server: Server, c_archives: dict[str, Path], page: Page
+) -> None:
+    tenant, admin = server.tenant()
+    for name in ("pricing-publisher", "pricing-subscriber"):
+        assert server.upload(tenant, admin, c_archives[name]).status_code == 201
+    reader = server.key(tenant, "read", admin)["key"]
+
+    page.d.get(server.url + "/ui/#packages")
+    page.sign_in(reader)
+    assert "read key" in page.text("who")
+    page.wait(lambda: page.package_status("pricing-subscriber") == "loaded", what="the packages")
+    assert not page.one("#upload-form").is_displayed()
+    assert page.all("#packages-body button") == []
+    page.view("reactors")
+    page.wait(lambda: page.all('tr[data-reactor="PriceReactor"]'), what="the reactor")
+    assert page.all("#reactors-body button") == [] and not page.one("#push-form").is_displayed()
+    assert not page.one('nav a[data-view="keys"]').is_displayed()
+    page.view("binding")
+    page.wait(lambda: page.all("svg path[data-cross-package=true]"), what="the binding graph")
+    page.one("#sign-out").click()
+    assert page.severe_logs() == []
