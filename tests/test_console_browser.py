@@ -7,6 +7,7 @@ SEVERE entry it did not expect (the one expected: the guard's 409 on the refused
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -150,6 +151,22 @@ class Page:
     def upload(self, archive: Path) -> None:
         self.one("#upload-file").send_keys(str(archive))
         self.one('#upload-form button[type="submit"]').click()
+
+    def drop(self, archive: Path) -> None:
+        """Drop ``archive`` on the drop zone, as a file dragged from the desktop would be."""
+        self.js(
+            """const [name, b64] = arguments;
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], name));
+            const zone = document.getElementById("drop");
+            zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true,
+                                                          cancelable: true}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true,
+                                                      cancelable: true}));""",
+            archive.name,
+            base64.b64encode(archive.read_bytes()).decode(),
+        )
 
     def package_status(self, name: str) -> str | None:
         rows = self.all(f'#packages-body tr[data-package="{name}"]')
@@ -356,8 +373,7 @@ def test_console_behind_a_path_prefix_as_platform_admin(
     server: Server, c_archives: dict[str, Path], page: Page
 ) -> None:
     tenant, key = server.tenant()
-    for name in ("pricing-publisher", "pricing-subscriber"):
-        assert server.upload(tenant, key, c_archives[name]).status_code == 201
+    assert server.upload(tenant, key, c_archives["pricing-publisher"]).status_code == 201
 
     with PrefixProxy(server.url, "/cloacina").running() as proxy:
         page.d.get(proxy.url + "/ui")
@@ -367,6 +383,13 @@ def test_console_behind_a_path_prefix_as_platform_admin(
         option = f'#tenant-picker option[value="{tenant}"]'
         page.wait(lambda: page.all(option), what="the tenant in the picker")
         Select(page.one("#tenant-picker")).select_by_value(tenant)
+
+        # the subscriber arrives by drag and drop (a drop event carrying the archive's bytes)
+        page.view("packages")
+        page.wait(lambda: page.package_status("pricing-publisher") == "loaded", what="publisher")
+        page.drop(c_archives["pricing-subscriber"])
+        page.wait(lambda: page.package_status("pricing-subscriber") == "loaded", what="dropped")
+        assert "Uploaded pricing-subscriber 0.1.0: loaded" in page.text("package-result")
         page.view("binding")
         page.wait(
             lambda: page.all(
