@@ -71,6 +71,19 @@ CASES = [
         "with an invalid token '*' ('prices.*')",
     ),
     (
+        "broken_batch_type",
+        DeclarationError,
+        "package 'broken-batch-type': batch accumulator 'broken_acc' has 'max_buffer_size' = "
+        '"2", which is not an integer; it is an integer from 1 to 1000000 (events per batch)',
+    ),
+    (
+        "broken_misspelt_key",
+        DeclarationError,
+        "package 'broken-misspelt-key': batch accumulator 'broken_acc' has unknown config "
+        "key(s) 'max_bufer_size' (did you mean 'max_buffer_size'?); a batch accumulator takes "
+        "only 'max_buffer_size', 'flush_interval_ms'",
+    ),
+    (
         "broken_init_fails",
         PluginCallError,
         "init hook in package 'broken-init' failed (plugin_error): init refused: no license",

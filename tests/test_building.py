@@ -404,3 +404,59 @@ def test_build_and_pack_the_rust_publisher(tmp_path: Path) -> None:
     assert manifest.language == "rust"
     assert manifest.library_file == "libpricing_publisher.so"
     assert [r["name"] for r in manifest.declarations["reactors"]] == ["PriceReactor"]
+
+
+MISSPELT = """#include "cloacina_sdk.h"
+CLOACINA_PACKAGE("misspelt", "0.1.0", 0,
+    CLOACINA_REACTORS(CLOACINA_REACTOR("R", CLOACINA_WHEN_ANY, CLOACINA_LATEST,
+        CLOACINA_LIST("prices"), CLOACINA_NONE)),
+    CLOACINA_ACCUMULATORS(CLOACINA_ACCUMULATOR("prices", CLOACINA_ACC_BATCH,
+        "{\\"max_bufer_size\\": 2}", NULL)),
+    CLOACINA_NO_GRAPHS)
+"""
+
+
+@pytest.mark.usefixtures("c_build")
+def test_a_bad_accumulator_config_is_refused_by_inspect_lib_and_pack(tmp_path: Path) -> None:
+    project = write_cmake_project(tmp_path / "misspelt", "misspelt", MISSPELT)
+    built = run_cli("package", "build", str(project), cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    want = (
+        "package 'misspelt': batch accumulator 'prices' has unknown config key(s) "
+        "'max_bufer_size' (did you mean 'max_buffer_size'?)"
+    )
+    (library,) = (project / "build").glob("libmisspelt*.so")
+    inspected = run_cli("inspect-lib", str(library), cwd=tmp_path)
+    assert inspected.returncode == 1 and want in inspected.stderr, inspected.stderr
+    packed = run_cli("package", "pack", str(project), cwd=tmp_path)
+    assert packed.returncode == 1 and packed.stdout == ""
+    assert want in packed.stderr, packed.stderr
+    assert not list(tmp_path.glob("*.cloacina"))
+
+
+def test_pack_sign_writes_a_signature_of_the_archive(built_example: Path, tmp_path: Path) -> None:
+    from cloacina_host.packaging.signing import Signature, load_public, verify
+
+    runner = CliRunner()
+    keygen = runner.invoke(main, ["signer", "keygen", "--out", str(tmp_path / "k.pem")])
+    assert keygen.exit_code == 0, keygen.output
+    public = load_public(Path(keygen.stdout.strip()).read_bytes())
+    out = tmp_path / "out"
+    result = runner.invoke(
+        main,
+        [
+            "package",
+            "pack",
+            str(built_example),
+            "--out-dir",
+            str(out),
+            "--sign",
+            str(tmp_path / "k.pem"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    archive = out / result.stdout.strip()
+    sig = Signature.from_json((out / (archive.name + ".sig")).read_bytes())
+    verify(archive.read_bytes(), sig, public)
+    again = runner.invoke(main, ["signer", "keygen", "--out", str(tmp_path / "k.pem")])
+    assert again.exit_code != 0 and "exists" in again.output  # never overwrites a key

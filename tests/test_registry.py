@@ -32,6 +32,25 @@ def test_the_exact_texts() -> None:
     )
 
 
+def test_a_misspelt_reactor_name_suggests_the_nearest_loaded_one() -> None:
+    reg = registry()
+    reg.check_names(pkg("pub", (ReactorDecl("PriceReactor", ("a",)),)))
+    reg.add_reactor("pub", ReactorDecl("PriceReactor", ("a",)), "live")
+    typo = GraphDecl("g", "PriceReactr", (NodeDecl("n", inputs=("a",)),))
+    with pytest.raises(ReactorNotLoadedError) as err:
+        reg.check_binding("sub", typo, {})
+    assert str(err.value) == (
+        "Error loading reactor-bound CG 'g': reactor 'PriceReactr' not loaded"
+        " (did you mean 'PriceReactor'?)"
+    )
+    # a reactor of the graph's own package counts; nothing close: the tutorial's exact text
+    own = {"OwnReactr": ReactorDecl("OwnReactr", ("a",))}
+    far = GraphDecl("g", "Unrelated", (NodeDecl("n", inputs=("a",)),))
+    with pytest.raises(ReactorNotLoadedError) as err:
+        reg.check_binding("sub", far, own)
+    assert str(err.value) == not_loaded_message("g", "Unrelated")
+
+
 def test_binding_and_guard() -> None:
     reg = registry()
     with pytest.raises(ReactorNotLoadedError, match="reactor 'R' not loaded"):

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from cloacina_host.control.daemon import Daemon
 from cloacina_host.control.status import PackageStatus, State
 from cloacina_host.control.store import ConflictError, Store, hash_key
 from cloacina_host.errors import InvalidInputError, NotFoundError
 from cloacina_host.packaging.archive import read_archive
+from log_capture import capture_logs
 
 
 @pytest.fixture

@@ -98,8 +98,8 @@ INVALID = [
     (
         "misspelt subject",
         '{"subjects": "prices.btc", "max_buffer_size": 3}',
-        "has unknown config key(s) 'max_buffer_size', 'subjects'; a stream accumulator takes "
-        "only 'subject' and, optionally, 'durable'",
+        "has unknown config key(s) 'max_buffer_size', 'subjects' (did you mean 'subject'?); "
+        "a stream accumulator takes only 'subject' and, optionally, 'durable'",
     ),
     (
         "number subject",

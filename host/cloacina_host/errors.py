@@ -6,7 +6,16 @@ Every error prints as one sentence an operator can act on and carries the names
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the nearest of ``choices`` to a misspelt ``word``, or
+    ``""`` when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class CloacinaError(Exception):
@@ -177,3 +186,21 @@ def _error_class(name: object) -> type[CloacinaError]:
             return cls
         pending.extend(cls.__subclasses__())
     return LoadError
+
+
+class SignatureError(CloacinaError):
+    """A package signature is malformed or does not verify (wrong key, changed archive)."""
+
+    code = "bad_signature"
+
+
+class UntrustedSignerError(SignatureError):
+    """A package is signed by a key the tenant does not trust (unknown or removed)."""
+
+    code = "untrusted_signer"
+
+
+class SignatureRequiredError(SignatureError):
+    """The tenant accepts only signed packages and the upload carries no signature."""
+
+    code = "signature_required"

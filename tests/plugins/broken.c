@@ -80,6 +80,16 @@ CLOACINA_PACKAGE("broken-unknown-kind", "0.0.1", 0, GOOD_REACTORS,
 CLOACINA_PACKAGE("broken-bad-config", "0.0.1", 0, GOOD_REACTORS,
     CLOACINA_ACCUMULATORS(CLOACINA_ACCUMULATOR("broken_acc", CLOACINA_ACC_STATE, "{capacity: 3", NULL)), CLOACINA_NO_GRAPHS)
 
+#elif defined(BROKEN_BATCH_TYPE)
+/* A batch size given as a string: refused by the library check, not at the first event. */
+CLOACINA_PACKAGE("broken-batch-type", "0.0.1", 0, GOOD_REACTORS,
+    CLOACINA_ACCUMULATORS(CLOACINA_ACCUMULATOR("broken_acc", CLOACINA_ACC_BATCH, "{\"max_buffer_size\": \"2\"}", NULL)), CLOACINA_NO_GRAPHS)
+
+#elif defined(BROKEN_MISSPELT_KEY)
+/* A misspelt key would otherwise be ignored and the batch never fill. */
+CLOACINA_PACKAGE("broken-misspelt-key", "0.0.1", 0, GOOD_REACTORS,
+    CLOACINA_ACCUMULATORS(CLOACINA_ACCUMULATOR("broken_acc", CLOACINA_ACC_BATCH, "{\"max_bufer_size\": 2}", NULL)), CLOACINA_NO_GRAPHS)
+
 #elif defined(BROKEN_WILDCARD_SUBJECT)
 /* A stream accumulator may not subscribe to a wildcard subject. */
 CLOACINA_PACKAGE("broken-wildcard-subject", "0.0.1", 0, GOOD_REACTORS,

@@ -114,16 +114,41 @@ class Client:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
-    def upload(self, path: str, file: Path, progress: Callable[[int], None]) -> Any:
-        """POST ``file`` as the multipart field ``file``, streamed; ``progress(n)`` is called
-        with every chunk's size as it is read for sending."""
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)
+
+    def upload(
+        self,
+        path: str,
+        file: Path,
+        progress: Callable[[int], None],
+        signature: bytes | None = None,
+    ) -> Any:
+        """POST ``file`` as the multipart field ``file``, streamed, and ``signature`` (its
+        detached .sig) as the field ``signature``; ``progress(n)`` is called with every
+        chunk's size as it is read for sending."""
         boundary = secrets.token_hex(16)
         filename = file.name.replace('"', "%22").replace("\r", "").replace("\n", "")
+        signed = b""
+        if signature is not None:
+            signed = (
+                (
+                    f"--{boundary}\r\n"
+                    'Content-Disposition: form-data; name="signature"; '
+                    f'filename="{filename}.sig"\r\n'
+                    "Content-Type: application/json\r\n\r\n"
+                ).encode()
+                + signature
+                + b"\r\n"
+            )
         head = (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
+            signed
+            + (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+        )
         tail = f"\r\n--{boundary}--\r\n".encode()
         size = file.stat().st_size
 

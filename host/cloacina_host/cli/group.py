@@ -18,6 +18,7 @@ from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
 from .replicas import db_group, replica_group
 from .services import daemon_group, demo_command, inspect_lib, server_group
+from .signers import signer_group
 from .tenants import tenant_group
 
 
@@ -58,6 +59,7 @@ for command in (
     tenant_group,
     key_group,
     package_group,
+    signer_group,
     graph_group,
     reactor_group,
     accumulator_group,

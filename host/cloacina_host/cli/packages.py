@@ -23,8 +23,10 @@ from ..packaging.archive import read_archive
 from ..packaging.build import build_project
 from ..packaging.pack import pack_project
 from ..packaging.probe import DEFAULT_TIMEOUT
+from ..packaging.signing import SIG_SUFFIX
 from .exits import to_stderr, user_errors
 from .options import Remote, output_of, output_option, remote, remote_options
+from .signers import package_sign, write_signature
 from .tables import emit_json, fields, manifest_tables, show, table
 
 DAEMON_TENANT = "default"  # the tenant the local daemon reconciles into (daemon.TENANT)
@@ -72,7 +74,16 @@ def package_build(directory: Path) -> None:
     show_default=True,
     help="Seconds the library may take to open and validate in the probe process.",
 )
-def package_pack(directory: Path, out_dir: Path | None, timeout: float) -> None:
+@click.option(
+    "--sign",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Sign the archive with this private key (`signer keygen`): writes <archive>.sig.",
+)
+def package_pack(
+    directory: Path, out_dir: Path | None, timeout: float, key_file: Path | None
+) -> None:
     """Validate DIRECTORY's built library and write <name>-<version>.cloacina.
 
     The library is opened in a child process first, so a broken one cannot crash this
@@ -83,6 +94,9 @@ def package_pack(directory: Path, out_dir: Path | None, timeout: float) -> None:
     with user_errors():
         to_stderr(f"Packing {directory}")
         archive = pack_project(directory, out_dir, timeout=timeout, status=to_stderr)
+        if key_file is not None:
+            sig = write_signature(archive, key_file)
+            to_stderr(f"Signed it: {sig.name}")
     click.echo(archive.name)
 
 
@@ -105,16 +119,25 @@ def package_inspect(ctx: click.Context, file: Path) -> None:
 
 @package_group.command("upload")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The archive's detached signature.  [default: FILE.sig when it exists]",
+)
 @remote_options
 @click.pass_context
-def package_upload(ctx: click.Context, file: Path) -> None:
+def package_upload(ctx: click.Context, file: Path, signature: Path | None) -> None:
     """Upload a .cloacina archive to the tenant; prints its id and load status.
 
     The server loads it at once: `loaded`, `pending` with the reason (e.g. a subscriber
     whose publisher's reactor is not loaded yet; it is retried) or `failed` with the reason.
+    FILE.sig (from `package pack --sign`) goes along when it exists.
     """
+    sig_file = signature or file.with_name(file.name + SIG_SUFFIX)
+    signed = sig_file.read_bytes() if sig_file.is_file() else None
     with remote(ctx) as r:
-        body = _upload(r, file)
+        body = _upload(r, file, signed)
     if r.json:
         emit_json(body)
         return
@@ -125,17 +148,19 @@ def package_upload(ctx: click.Context, file: Path) -> None:
             ("status", body.get("status")),
         ]
     )
+    if body.get("signer"):
+        fields([("signer", body["signer"])])
     if body.get("reason"):
         fields([("reason", body["reason"])])
 
 
-def _upload(r: Remote, file: Path) -> Any:
+def _upload(r: Remote, file: Path, signature: bytes | None) -> Any:
     size = file.stat().st_size
     path = r.path("packages")
     err = Console(stderr=True, highlight=False)
     if not err.is_terminal:
         to_stderr(f"Uploading {file.name} ({size} bytes) to {r.client.server} (tenant {r.tenant})")
-        return r.client.upload(path, file, lambda _: None)
+        return r.client.upload(path, file, lambda _: None, signature)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -154,7 +179,7 @@ def _upload(r: Remote, file: Path) -> Any:
             description = f"{file.name}: uploaded, the server is loading it" if done else None
             progress.update(task, advance=n, description=description)
 
-        return r.client.upload(path, file, advance)
+        return r.client.upload(path, file, advance, signature)
 
 
 @package_group.command("list")
@@ -246,3 +271,6 @@ def package_delete(ctx: click.Context, ref: str) -> None:
         return
     for message in body.get("messages") or [f"package {body['name']} deleted"]:
         click.echo(f"OK: {message}")
+
+
+package_group.add_command(package_sign)

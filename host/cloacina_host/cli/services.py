@@ -20,10 +20,10 @@ from .exits import EXIT_USER, user_errors
 from .options import LOG_LEVEL
 
 
-def _service_logs(ctx: click.Context) -> str:
+def _service_logs(ctx: click.Context, json: bool | None = None) -> str:
     """Long-running commands log at info unless a level was chosen."""
     level = str(ctx.meta.get(LOG_LEVEL) or "info")
-    log.configure(level)
+    log.configure(level, json=json)
     return level
 
 
@@ -191,6 +191,16 @@ def server_group() -> None:
     "[default: generated]",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(sorted(log.FORMATS)),
+    default="auto",
+    envvar="CLOACINA_LOG_FORMAT",
+    show_envvar=True,
+    show_default=True,
+    help="json: one JSON object per line; console: readable lines (coloured on a terminal "
+    "unless NO_COLOR is set); auto: json unless standard error is a terminal.",
+)
+@click.option(
     "--events",
     default="embedded",
     envvar="CLOACINA_EVENTS",
@@ -212,6 +222,7 @@ def server_start(
     metrics_token: str | None,
     metrics_auth: str,
     replica_id: str | None,
+    log_format: str,
     events: str,
     **worker_flags: Any,
 ) -> None:
@@ -223,7 +234,7 @@ def server_start(
     """
     from .. import server
 
-    level = _service_logs(ctx)
+    level = _service_logs(ctx, log.FORMATS[log_format])
     with user_errors():
         host, port = server.parse_bind(bind)
         isolation, workers = worker_settings(worker_flags, level)

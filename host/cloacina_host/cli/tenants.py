@@ -46,6 +46,48 @@ def tenant_list(ctx: click.Context) -> None:
     show(table("tenants", ["name", "description", "created"], rows))
 
 
+@tenant_group.command("set")
+@click.argument("name")
+@click.option(
+    "--require-signed/--allow-unsigned",
+    "require_signed",
+    default=None,
+    help="Accept only packages signed by a trusted signer (`signer add`), or unsigned too.",
+)
+@click.option(
+    "--call-deadline",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=None,
+    help="Seconds one native call of the tenant may run.",
+)
+@remote_options
+@click.pass_context
+def tenant_set(
+    ctx: click.Context, name: str, require_signed: bool | None, call_deadline: float | None
+) -> None:
+    """Change tenant NAME's settings (a platform admin's business); prints them."""
+    body: dict[str, Any] = {}
+    if require_signed is not None:
+        body["require_signed"] = require_signed
+    if call_deadline is not None:
+        body["call_deadline_seconds"] = call_deadline
+    if not body:
+        raise click.UsageError(
+            "nothing to set: give --require-signed/--allow-unsigned or --call-deadline"
+        )
+    with remote(ctx, tenant=False) as r:
+        out = r.client.patch(f"/v1/tenants/{segment(name)}", body)
+    if r.json:
+        emit_json(out)
+        return
+    deadline = out.get("call_deadline_seconds")
+    click.echo(
+        f"OK: tenant {name}: "
+        + ("only signed packages" if out.get("require_signed") else "unsigned packages allowed")
+        + f"; call deadline {'the server default' if deadline is None else f'{deadline:g}s'}"
+    )
+
+
 @tenant_group.command("delete")
 @click.argument("name")
 @remote_options

@@ -12,15 +12,15 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-import structlog
 import watchfiles
 
 from ..errors import CloacinaError, WorkerUnavailableError
 from ..isolation.settings import Isolation, WorkerSettings
+from ..log import get_logger
 from .plane import ControlPlane, Invalid
 from .reconciler import Desired
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 TENANT = "default"
 #: The daemon's replica id: one process, always the same (its status rows are its own).

@@ -7,9 +7,9 @@ import os
 import stat
 from pathlib import Path
 
-import structlog
+from ..log import get_logger
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 __all__ = ["private_database", "private_dir", "sqlite_url"]
 

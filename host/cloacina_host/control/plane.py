@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from ..core.reactor import Observer
 from ..core.registry import guard_message
 from ..errors import (
@@ -39,11 +37,13 @@ from ..isolation.remote import RemoteTenant
 from ..isolation.settings import Isolation, WorkerSettings
 from ..isolation.supervisor import Death, Supervisor
 from ..isolation.tenant import TenantRuntime
+from ..log import get_logger
 from ..packaging.archive import PackageArchive, read_archive
 from ..packaging.probe import probe_library
 from .datadir import private_dir
 from .reconciler import Desired, Reconciler, Report
 from .replicas import Listener, ReplicaBook, new_replica_id
+from .signers import SignerBooks
 from .status import PackageStatus, State
 from .store import PackageRow, Store
 from .topology import StoredPackage, blockers, safe_order_for
@@ -52,7 +52,7 @@ from .workers import Quarantined, WorkerBooks
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 def default_data_dir() -> Path:
@@ -88,6 +88,7 @@ class ControlPlane:
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)
         self.books = WorkerBooks(self.store)
+        self.signers = SignerBooks(self.store.engine)
         self.replica = replica or new_replica_id()
         self.replicas = ReplicaBook(self.store, self.replica)
         self._listener: Listener | None = None
@@ -172,6 +173,7 @@ class ControlPlane:
             self.supervisor.drop(tenant)
         if forget:
             self.books.forget(tenant)
+            self.signers.forget(tenant)
 
     def worker_status(self, tenant: str) -> dict[str, Any] | None:
         """The tenant's worker (None without isolation)."""
@@ -371,14 +373,21 @@ class ControlPlane:
         except WorkerUnavailableError as exc:
             log.info("reconcile_deferred", tenant=tenant, reason=str(exc))
 
-    def upload(self, tenant: str, data: bytes) -> tuple[PackageRow, PackageStatus | None]:
+    def upload(
+        self, tenant: str, data: bytes, signature: bytes | None = None
+    ) -> tuple[PackageRow, PackageStatus | None]:
         """Store an uploaded archive and reconcile at once; returns the row and its status.
 
-        An upload of a quarantined package lets it load again. When the worker is down (or
-        dies while loading it), the package stays stored and its status says why."""
+        ``signature`` is the archive's detached signature (``packaging/signing.py``): checked
+        against the tenant's trusted signers whenever given, required when the tenant accepts
+        only signed packages. An upload of a quarantined package lets it load again. When the
+        worker is down (or dies while loading it), the package stays stored and its status
+        says why."""
         archive, _ = self.check_archive(data)
         with self.store.decision(tenant) as conn:
-            row = self.store.add_package(tenant, archive.manifest, data, conn)
+            name = archive.manifest.name
+            signer = self.signers.check(tenant, name, data, signature, conn)
+            row = self.store.add_package(tenant, archive.manifest, data, conn, signer)
             self.books.release(tenant, row.name, conn)
             self.store.notify(conn, tenant, self.replica)
         self._reconcile_quietly(tenant)

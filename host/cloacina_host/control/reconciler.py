@@ -23,8 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from ..errors import (
     CloacinaError,
     ContractChangedError,
@@ -34,10 +32,11 @@ from ..errors import (
     WorkerUnavailableError,
 )
 from ..isolation.tenant import LibraryRef, TenantRuntime
+from ..log import get_logger
 from ..types import PackageDecl
 from .status import PackageStatus, State
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import structlog
 
+from ..log import get_logger
 from .schema import package_status, replicas, upsert
 from .store import CHANNEL, Store
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 HEARTBEAT_SECONDS = 2.0
 ALIVE_SECONDS = 10.0

@@ -45,6 +45,7 @@ packages = sa.Table(
     sa.Column("manifest", sa.Text, nullable=False),
     sa.Column("archive", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("signer", sa.String(16), nullable=True),  # the key_id that signed it
     sa.UniqueConstraint("tenant", "name", "version", name="uq_package_version"),
 )
 
@@ -103,6 +104,17 @@ tenant_settings = sa.Table(
     metadata,
     sa.Column("tenant", sa.String(64), primary_key=True),
     sa.Column("call_deadline_seconds", sa.Float, nullable=True),
+    sa.Column("require_signed", sa.Boolean, nullable=True),  # NULL: false
+)
+
+signers = sa.Table(
+    "signers",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("public_key", sa.Text, nullable=False),  # PEM
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 

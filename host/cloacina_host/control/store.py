@@ -20,17 +20,17 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Engine
 
 from ..errors import CloacinaError, InvalidInputError, NotFoundError
+from ..log import get_logger
 from ..packaging.manifest import Manifest
 from .datadir import private_database, private_dir, sqlite_url
 from .migrate import lock_start, upgrade
 from .schema import api_keys, package_status, packages, tenants, upsert
 from .status import PackageStatus, State
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 ROLES = ("read", "write", "admin")
 KEY_PREFIX = "clk_"
@@ -93,6 +93,7 @@ class PackageRow:
     description: str
     manifest: Manifest
     created_at: float
+    signer: str | None = None  # the key id that signed the stored archive
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class PackageRow:
             "sha256": self.sha256,
             "description": self.description,
             "created_at": self.created_at,
+            "signer": self.signer,
             "declarations": self.manifest.declarations,
         }
 
@@ -326,10 +328,16 @@ class Store:
     # ------------------------------------------------------------------ packages
 
     def add_package(
-        self, tenant: str, manifest: Manifest, archive: bytes, conn: sa.Connection | None = None
+        self,
+        tenant: str,
+        manifest: Manifest,
+        archive: bytes,
+        conn: sa.Connection | None = None,
+        signer: str | None = None,
     ) -> PackageRow:
         """Store an uploaded package. The same name+version with other content is refused;
-        the same content again is an idempotent re-upload. ``conn``: a :meth:`decision`."""
+        the same content again is an idempotent re-upload (which records a ``signer`` the
+        first upload lacked). ``conn``: a :meth:`decision`."""
         with self._within(conn) as c:
             existing = (
                 c.execute(
@@ -361,7 +369,14 @@ class Store:
                         manifest=manifest.to_toml(),
                         archive=archive,
                         created_at=time.time(),
+                        signer=signer,
                     )
+                )
+            elif signer is not None:
+                c.execute(
+                    packages.update()
+                    .where(packages.c.id == existing["id"])
+                    .values(signer=signer, archive=archive)
                 )
             row = self.find_package(tenant, f"{manifest.name}@{manifest.version}", c)
         assert row is not None
@@ -538,4 +553,5 @@ def _package(row: Any) -> PackageRow:
         row["description"],
         Manifest.from_toml(row["manifest"]),
         row["created_at"],
+        row.get("signer"),
     )

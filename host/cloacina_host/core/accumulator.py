@@ -11,22 +11,14 @@ from collections import deque
 from typing import Any
 
 import orjson
-import structlog
 
-from ..errors import InvalidInputError, PluginCallError
+from ..errors import PluginCallError
+from ..log import get_logger
 from ..types import AccumulatorDecl, AccumulatorKind
 from . import ffi
+from .configs import int_setting
 
-log = structlog.get_logger("cloacina")
-
-
-def _int_setting(decl: AccumulatorDecl, key: str, default: int) -> int:
-    value = decl.config.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidInputError(
-            f"accumulator '{decl.name}': setting '{key}' must be an integer, got {value!r}"
-        )
-    return value
+log = get_logger()
 
 
 class Accumulator:
@@ -53,20 +45,22 @@ class Accumulator:
         self.errors_total = 0
         self.last_event_at: float | None = None
         self.last_error: str | None = None
-        kind = decl.kind
-        capacity = _int_setting(decl, "capacity", -1) if kind is AccumulatorKind.STATE else -1
-        self._window: deque[bytes] = deque(maxlen=capacity if capacity > 0 else None)
+        # the settings the library check let through (core/configs.py), or their defaults
+        setting = self._setting
+        self._window: deque[bytes] = deque(maxlen=setting(AccumulatorKind.STATE, "capacity"))
         self._batch: list[bytes] = []
-        self._max_batch = (
-            _int_setting(decl, "max_buffer_size", 100) if kind is AccumulatorKind.BATCH else 0
-        )
-        self._flush_every = _int_setting(decl, "flush_interval_ms", 1000) / 1000.0
-        self._poll_every = _int_setting(decl, "interval_ms", 5000) / 1000.0
+        self._max_batch = setting(AccumulatorKind.BATCH, "max_buffer_size") or 0
+        self._flush_every = (setting(AccumulatorKind.BATCH, "flush_interval_ms") or 0) / 1000.0
+        self._poll_every = (setting(AccumulatorKind.POLLING, "interval_ms") or 0) / 1000.0
         self._last_flush = self._last_poll = time.monotonic()
 
     @property
     def name(self) -> str:
         return self.decl.name
+
+    def _setting(self, kind: AccumulatorKind, key: str) -> int | None:
+        """``key`` of this accumulator's config when it is of ``kind``, else None."""
+        return int_setting(kind, self.decl.config, key) if self.decl.kind is kind else None
 
     def _call(self, fn: ffi.NativeCall, inputs: list[bytes]) -> bytes:
         # Called under the reactor's lock, which teardown takes before the library can be

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-import structlog
 
 from ..errors import InvalidInputError, PluginCallError, StateError
+from ..log import get_logger
 from ..types import Criteria, InputStrategy, ReactorDecl
 from .accumulator import Accumulator
 from .executor import GraphRun, LiveGraph, timed_run
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 class Observer(Protocol):

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
-from ..errors import BindingError, DuplicateNameError, GuardError, ReactorNotLoadedError
+from ..errors import (
+    BindingError,
+    DuplicateNameError,
+    GuardError,
+    ReactorNotLoadedError,
+    suggestion,
+)
 from ..types import GraphDecl, PackageDecl, ReactorDecl
 
 R = TypeVar("R")  # the live reactor
@@ -169,8 +175,9 @@ class Registry(Generic[R, G]):
         if decl is None and self.owner_of_reactor(reactor) not in (None, replacing):
             decl = self.reactor_decl(reactor)
         if decl is None:
+            known = [*own, *self._reactors]
             raise ReactorNotLoadedError(
-                not_loaded_message(graph.name, reactor),
+                not_loaded_message(graph.name, reactor) + suggestion(reactor, known),
                 tenant=self.tenant,
                 package=package,
                 graph=graph.name,

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from ..errors import CloacinaError, ContractChangedError, NotFoundError
+from ..log import get_logger
 from ..types import PackageDecl
 from .loader import Plugin
 from .records import LoadRecord, PackageState
@@ -22,7 +21,7 @@ from .registry import guard_message
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 #: What a replace keeps of a reactor with foreign subscribers: its cache.
 _Kept = dict[str, dict[str, bytes | None]]

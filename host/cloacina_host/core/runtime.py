@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import structlog
 
 from ..errors import CloacinaError, GuardError, InvalidInputError, LoadError, NotFoundError
+from ..log import get_logger
 from ..types import GraphDecl, PackageDecl
 from . import loader
 from .accumulator import Accumulator
@@ -48,7 +48,7 @@ from .records import STEPS, LoadRecord, PackageState, UnloadReport
 from .registry import Registry
 from .replace import replace_package
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 loads = orjson.loads
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import nats
 import orjson
-import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
@@ -45,6 +44,7 @@ from nats.js.errors import NotFoundError as NatsNotFound
 from nats.js.kv import KeyValue
 
 from ..errors import CloacinaError
+from ..log import get_logger
 from .naming import (
     EVENTS_ROOT,
     EVENTS_STREAM,
@@ -57,7 +57,7 @@ from .naming import (
 )
 from .snapshot import Saved
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 class EventsUnavailableError(CloacinaError):

@@ -25,10 +25,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
 from ..core.runtime import encode_event
 from ..errors import CloacinaError, NotFoundError, from_wire
+from ..log import get_logger
 from .broker import Broker, EventSettings, EventsUnavailableError, NoOwnerError
 from .naming import command_subject, event_subject, reactor_key, runs_subject
 from .owner import ReactorOwner, Streams
@@ -45,7 +45,7 @@ from .snapshot import (
 if TYPE_CHECKING:
     from ..control.plane import ControlPlane
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 ROUTES_SECONDS = 1.0  # how long a tenant's accumulator -> reactor table is trusted
 ALIVE_REFRESH = 1.0  # how often the live replicas are read from the database

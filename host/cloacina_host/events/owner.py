@@ -23,10 +23,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
 from ..errors import CloacinaError, NotFoundError, to_wire
 from ..isolation.tenant import TenantRuntime
+from ..log import get_logger
 from .broker import Broker, Delivered, EventSettings, NoOwnerError
 from .naming import (
     EVENTS_STREAM,
@@ -44,7 +44,7 @@ from .snapshot import Saved
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 #: A lease counts as ours until this long before the broker could expire it.
 SAFETY_SECONDS = 0.25

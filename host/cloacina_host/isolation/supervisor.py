@@ -27,16 +27,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from ..core.ffi import CallSite
 from ..core.reactor import NullObserver, Observer
 from ..errors import StateError, WorkerUnavailableError
+from ..log import get_logger
 from .process import Spawn, WorkerProcess
 from .protocol import run_from_wire
 from .settings import MiB, WorkerSettings
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 class WorkerState(enum.Enum):

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import structlog
 
 from .. import log as logsetup
 from ..core import ffi
 from ..core.executor import GraphRun
 from ..errors import CloacinaError, LoadError, to_wire
+from ..log import get_logger
 from ..types import PackageDecl
 from . import protocol, sandbox
 from .local import LocalTenant
@@ -37,7 +37,7 @@ from .protocol import Channel
 from .slots import SlotWriter
 from .tenant import LibraryRef
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 class Telemetry(threading.local):

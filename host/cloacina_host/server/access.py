@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
-
 from ..control.plane import ControlPlane
 from ..control.store import (
     ROLES,
@@ -24,8 +22,9 @@ from ..control.store import (
 from ..control.tickets import TooManyTicketsError
 from ..errors import CloacinaError, GuardError, NotFoundError, StateError, WorkerUnavailableError
 from ..events.broker import EventsUnavailableError
+from ..log import get_logger
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 RANK = {role: i for i, role in enumerate(ROLES)}
 

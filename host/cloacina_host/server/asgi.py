@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio.to_thread
-import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,7 +19,8 @@ from ..control.tickets import Tickets
 from ..errors import CloacinaError, WorkerUnavailableError
 from ..events.jetstream import JetStreamEvents
 from ..events.plane import EmbeddedEvents, EventPlane
-from . import console, routes, sockets, workers
+from ..log import get_logger
+from . import console, routes, signing, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
@@ -28,7 +28,7 @@ from .metrics import Metrics
 from .payloads import tenant_samples, worker_statuses
 from .responses import STATUS_CODES, envelope
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 RECONCILE_THREADS = 4
 
@@ -76,6 +76,7 @@ def create_app(
     api.include_router(routes.router)
     api.include_router(sockets.router)
     api.include_router(workers.router)
+    api.include_router(signing.router)
     api.include_router(console.router)
     return Edge(api, metrics, cfg.max_body)
 

@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: request ids, the body limit, request metrics, a last envelope."""
+"""The outermost ASGI layer: request ids, the body limit, request metrics and the access log,
+a last envelope."""
 
 import time
 import uuid
@@ -6,11 +7,12 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..log import get_logger
 from .access import ApiError
 from .metrics import Metrics
 from .responses import envelope
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 
 def request_id(scope: Scope) -> str:
@@ -61,7 +63,15 @@ class Edge:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        t0 = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "websocket",
+                path=scope.get("path"),
+                duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+            )
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes]
@@ -106,7 +116,18 @@ class Edge:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
             self.metrics.api_requests.labels(method, template, str(state["status"])).inc()
-            self.metrics.api_duration.labels(method, template).observe(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            self.metrics.api_duration.labels(method, template).observe(elapsed)
+            # the access log: one event per request (the query string, which may carry a
+            # ticket, is left out; the request id comes from the bound context)
+            log.info(
+                "request",
+                method=method,
+                path=scope.get("path"),
+                route=template,
+                status=state["status"],
+                duration_ms=round(elapsed * 1000, 3),
+            )
 
 
 def content_length(scope: Scope) -> int | None:

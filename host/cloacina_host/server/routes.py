@@ -7,7 +7,6 @@ block the event loop."""
 from typing import Any, Literal
 
 import anyio.to_thread
-import structlog
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
@@ -19,13 +18,14 @@ from ..control.status import State
 from ..control.store import MAX_TENANT_DESCRIPTION
 from ..control.topology import StoredPackage, topology
 from ..errors import NotFoundError
+from ..log import get_logger
 from .access import ApiError
 from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
 from .context import Ctx
 from .payloads import package_items
 from .responses import envelope, json_response, not_found
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 router = APIRouter()
 
@@ -185,7 +185,14 @@ UPLOAD_DOC: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "signature": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the archive's detached signature (.sig)",
+                        },
+                    },
                 }
             }
         },
@@ -201,7 +208,7 @@ UPLOAD_DOC: dict[str, Any] = {
 )
 async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
     try:
-        form = await request.form(max_files=1, max_fields=4)
+        form = await request.form(max_files=2, max_fields=4)
     except StarletteHTTPException as exc:
         raise ApiError(400, "invalid_request", f"invalid multipart body: {exc.detail}") from exc
     try:
@@ -213,11 +220,17 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
                 "upload the archive as multipart/form-data field 'file'",
             )
         data = await upload.read()
+        signed = form.get("signature")  # the detached .sig, as a file or a text field
+        signature = (
+            await signed.read()
+            if isinstance(signed, UploadFile)
+            else (signed.encode() if isinstance(signed, str) else None)
+        )
     finally:
         await form.close()
     if not data:
         raise ApiError(400, "invalid_package", "the uploaded file is empty")
-    row, status = await anyio.to_thread.run_sync(ctx.plane.upload, tenant, data)
+    row, status = await anyio.to_thread.run_sync(ctx.plane.upload, tenant, data, signature)
     if status is not None and status.state is State.FAILED:
         ctx.metrics.load_failures(tenant)
     items = await anyio.to_thread.run_sync(stored_items, ctx.plane, tenant)
@@ -234,6 +247,7 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
             "name": row.name,
             "version": row.version,
             "tenant": tenant,
+            "signer": row.signer,
             "replica": ctx.plane.replica,
             "status": here["status"] if here else (status.state.value if status else "unknown"),
             "reason": here["reason"] if here else (status.reason if status else None),

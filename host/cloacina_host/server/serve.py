@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-import structlog
 import uvicorn
 
 from .. import log as logsetup
@@ -19,12 +18,13 @@ from ..control.tickets import TICKET_TTL
 from ..errors import CloacinaError, InvalidInputError
 from ..events.broker import EventSettings
 from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
+from ..log import get_logger
 from .access import METRICS_AUTH, authorize_metrics
 from .asgi import create_app
 from .context import MAX_BODY, POLL_SECONDS, Settings
 from .metrics import Metrics, serve_metrics
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -222,6 +222,14 @@ def main(argv: list[str] | None = None) -> None:
         help="log level (env CLOACINA_LOG_LEVEL; default %(default)s)",
     )
     parser.add_argument(
+        "--log-format",
+        choices=sorted(logsetup.FORMATS),
+        default=os.environ.get("CLOACINA_LOG_FORMAT") or "auto",
+        help="json: one JSON object per line; console: readable lines (coloured on a "
+        "terminal unless NO_COLOR is set); auto: json unless standard error is a terminal "
+        "(env CLOACINA_LOG_FORMAT; default %(default)s)",
+    )
+    parser.add_argument(
         "--metrics-bind",
         default=os.environ.get("CLOACINA_METRICS_BIND") or None,
         metavar="HOST:PORT",
@@ -270,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         event_settings(args.events)
     except InvalidInputError as exc:
         parser.error(str(exc))
-    logsetup.configure(args.log_level)
+    logsetup.configure(args.log_level, json=logsetup.FORMATS[args.log_format])
     try:
         run(
             args.data_dir,

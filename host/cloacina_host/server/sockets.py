@@ -10,13 +10,13 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-import structlog
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ..core.registry import Kind
 from ..errors import CloacinaError
 from ..isolation.tenant import TenantRuntime
+from ..log import get_logger
 from .access import ApiError, Principal, status_of
 from .auth import ws_scope
 from .context import Context, context_of
@@ -24,7 +24,7 @@ from .responses import envelope
 from .streams import Inbox
 from .ws_commands import check_command
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 WS_BATCH = 1024  # frames pushed in one reactor wake-up at most
 

@@ -1,23 +1,23 @@
 """Routes about the processes behind the API: the replicas sharing the database, a
 tenant's worker (its state, an operator's restart), letting a quarantined package load
-again, and a tenant's call deadline."""
+again, and a tenant's settings (call deadline, signed packages only)."""
 
 from __future__ import annotations
 
 import time
 
 import anyio.to_thread
-import structlog
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from ..log import get_logger
 from .access import ApiError
 from .auth import Admin, Platform, Read, Write
 from .context import Ctx
 from .responses import json_response, not_found
 
-log = structlog.get_logger("cloacina")
+log = get_logger()
 
 router = APIRouter()
 
@@ -25,6 +25,7 @@ router = APIRouter()
 class TenantPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     call_deadline_seconds: float | None = Field(default=None, gt=0, le=3600)
+    require_signed: bool | None = None
 
 
 def _no_isolation(tenant: str) -> ApiError:
@@ -81,9 +82,18 @@ def retry_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
 
 @router.patch("/v1/tenants/{tenant}", tags=["tenants"])
 def patch_tenant(ctx: Ctx, tenant: str, body: TenantPatch, _: Platform) -> Response:
-    """A tenant's settings: ``call_deadline_seconds`` (null: the server's default)."""
+    """A tenant's settings, each changed only when given: ``call_deadline_seconds`` (null:
+    the server's default) and ``require_signed`` (accept only signed packages)."""
     if not ctx.store.tenant_exists(tenant):
         raise not_found(f"tenant '{tenant}'")
-    ctx.plane.set_call_deadline(tenant, body.call_deadline_seconds)
-    log.info("tenant_updated", tenant=tenant, call_deadline_seconds=body.call_deadline_seconds)
-    return json_response({"name": tenant, "call_deadline_seconds": body.call_deadline_seconds})
+    given = body.model_fields_set
+    if "call_deadline_seconds" in given:
+        ctx.plane.set_call_deadline(tenant, body.call_deadline_seconds)
+    if "require_signed" in given:
+        ctx.plane.signers.set_required(tenant, bool(body.require_signed))
+    settings = {
+        "call_deadline_seconds": ctx.plane.books.call_deadline(tenant),
+        "require_signed": ctx.plane.signers.required(tenant),
+    }
+    log.info("tenant_updated", tenant=tenant, **settings)
+    return json_response({"name": tenant, **settings})
