@@ -399,13 +399,14 @@
     if (!items) return;
     const canDelete = may("write");
     show("packages-body", { items, canDelete }, () => table(
-      ["Package", "Version", "Status", "Digest", "Replicas", "Declares", ""],
+      ["Package", "Version", "Status", "Digest", "Signer", "Replicas", "Declares", ""],
       items.map((p) => h("tr", { "data-package": p.name, "data-status": p.status },
         h("td", {}, h("strong", {}, p.name), p.description ? h("span", { class: "reason" }, p.description) : ""),
         h("td", {}, p.version),
         h("td", {}, h("span", { class: `status status-${p.status}` }, p.status),
           p.reason ? h("span", { class: "reason" }, p.reason) : ""),
         h("td", {}, h("code", { title: p.sha256 }, (p.sha256 || "").slice(0, 12))),
+        h("td", {}, p.signer ? h("code", {}, p.signer) : h("span", { class: "reason" }, "unsigned")),
         h("td", {}, p.summary || ""),
         h("td", {}, [...(p.reactors || []).map((r) => `reactor ${r}`),
                      ...(p.graphs || []).map((g) => `graph ${g}`)].join(", ")),
