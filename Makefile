@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local demo-cluster test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
+.PHONY: setup demo demo-local demo-cluster console test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,11 @@ demo: setup
 ## machine; the owner of PriceReactor is killed and nothing acknowledged is lost.
 demo-cluster: setup
 	@scripts/demo-cluster.sh
+
+## The operator's console: a local server with the tutorial's packages loaded; prints the
+## console's URL and a key to sign in with, and runs until Ctrl-C (state in .console/).
+console: setup
+	@scripts/console.sh
 
 ## The same scenario in-process, with the C example plugins (no server).
 demo-local: c-examples

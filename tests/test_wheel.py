@@ -1,4 +1,5 @@
-"""The wheel carries the Python package, the ABI header and the built example C plugins."""
+"""The wheel carries the Python package, the ABI header, the built example C plugins and the
+console's static files (with the vendored layout library and its licence)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,15 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "cloacina_host/include/cloacina_sdk.h",
         "cloacina_host/plugins/libpricing_publisher.so",
         "cloacina_host/plugins/libpricing_subscriber.so",
+        "cloacina_host/server/console.py",
+        "cloacina_host/server/console/index.html",
+        "cloacina_host/server/console/app.js",
+        "cloacina_host/server/console/app.css",
+        "cloacina_host/server/console/favicon.svg",
+        "cloacina_host/server/console/vendor/dagre.min.js",
+        "cloacina_host/server/console/vendor/dagre.LICENSE",
     ):
-        assert expected in names
+        assert expected in names, expected
     entry_points = (
         zipfile.ZipFile(wheel)
         .read(next(n for n in names if n.endswith("entry_points.txt")))

@@ -20,7 +20,7 @@ from ..errors import CloacinaError, WorkerUnavailableError
 from ..events.jetstream import JetStreamEvents
 from ..events.plane import EmbeddedEvents, EventPlane
 from ..log import get_logger
-from . import routes, signing, sockets, workers
+from . import console, routes, signing, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
@@ -77,6 +77,7 @@ def create_app(
     api.include_router(sockets.router)
     api.include_router(workers.router)
     api.include_router(signing.router)
+    api.include_router(console.router)
     return Edge(api, metrics, cfg.max_body)
 
 
