@@ -1,0 +1,282 @@
+"""The OpenAPI document describes what the server really answers: real responses of a real
+server process, through the tutorial and its errors, are validated against ``/openapi.json``
+(their status documented on the route, their body matching its schema); ``/docs`` and
+``/redoc`` use only assets the server serves itself."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from server_fixtures import BOOT, Server, assert_error, eventually
+
+#: the route templates of the document, as regular expressions over a concrete path
+Template = tuple[str, re.Pattern[str]]
+
+
+def rfc3339_utc(value: object) -> bool:
+    """``date-time`` as this API promises it: RFC 3339, UTC, with ``Z``."""
+    if not isinstance(value, str) or not value.endswith("Z") or "T" not in value:
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+class Contract:
+    """The served document, and every real response checked against it."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.formats = FormatChecker(formats=())
+        self.formats.checks("date-time")(rfc3339_utc)
+        self.templates: list[Template] = [
+            (t, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", t) + "$")) for t in doc["paths"]
+        ]
+        self.checked: set[tuple[str, str, int]] = set()
+
+    def template(self, path: str) -> str:
+        path = path.split("?")[0]
+        exact = [t for t, rx in self.templates if t == path]
+        found = exact or [t for t, rx in self.templates if rx.match(path)]
+        assert found, f"{path} is not in the OpenAPI document"
+        return min(found, key=lambda t: t.count("{"))  # the most literal one
+
+    def check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
+        template = self.template(path)
+        operation = self.doc["paths"][template].get(method.lower())
+        assert operation is not None, f"{method} {template} is not in the document"
+        status = str(response.status_code)
+        documented = operation["responses"]
+        assert status in documented, (
+            f"{method} {template} answered {status} ({response.text[:200]}), "
+            f"the document says only {sorted(documented)}"
+        )
+        content = documented[status].get("content", {})
+        media = response.headers["content-type"].split(";")[0]
+        assert media in content, f"{method} {template} {status}: {media} not in {list(content)}"
+        if media == "application/json":
+            schema = content[media]["schema"]
+            assert schema, f"{method} {template} {status} has an empty schema"
+            validator = Draft202012Validator(
+                {**schema, "components": self.doc.get("components", {})},
+                format_checker=self.formats,
+            )
+            errors = [
+                f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+                for e in validator.iter_errors(response.json())
+            ]
+            assert not errors, f"{method} {template} {status}: {errors[:5]}"
+        self.checked.add((method.upper(), template, response.status_code))
+        return response
+
+
+@pytest.fixture(scope="module")
+def contract(server: Server) -> Contract:
+    return Contract(server.ok("GET", "/openapi.json", key=None))
+
+
+def call(
+    server: Server,
+    contract: Contract,
+    method: str,
+    path: str,
+    key: str | None = BOOT,
+    **kwargs: Any,
+) -> httpx.Response:
+    return contract.check(method, path, server.request(method, path, key, **kwargs))
+
+
+def test_the_tutorial_answers_as_documented(
+    server: Server, contract: Contract, c_archives: dict[str, Path]
+) -> None:
+    tenant = f"api-{uuid.uuid4().hex[:8]}"
+    base = f"/v1/tenants/{tenant}"
+
+    def ok(method: str, path: str, key: str | None = BOOT, **kwargs: Any) -> Any:
+        response = call(server, contract, method, path, key, **kwargs)
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        return response.json()
+
+    ok("GET", "/health", None)
+    eventually(lambda: server.request("GET", "/ready", None).status_code == 200)
+    ok("GET", "/ready", None)
+    ok("GET", "/v1/auth/whoami")
+    ok("POST", "/v1/auth/ws-ticket")
+
+    created = ok("POST", "/v1/tenants", json={"name": tenant, "description": "the api test"})
+    assert created["name"] == tenant
+    ok("GET", "/v1/tenants")
+    ok("PATCH", base, json={"call_deadline_seconds": 30})
+    admin = ok("POST", f"{base}/keys", json={"name": "ops", "role": "admin"})["key"]
+    reader = ok("POST", f"{base}/keys", admin, json={"name": "viewer"})
+    ok("GET", f"{base}/keys", admin)
+    ok("GET", "/v1/auth/whoami", admin)
+    ok("GET", f"{base}/signers", admin)
+
+    for name in ("pricing-subscriber", "pricing-publisher"):
+        with c_archives[name].open("rb") as f:
+            uploaded = call(
+                server,
+                contract,
+                "POST",
+                f"{base}/packages",
+                admin,
+                files={"file": (c_archives[name].name, f)},
+            )
+        assert uploaded.status_code == 201, uploaded.text
+    listed = ok("GET", f"{base}/packages", admin)
+    assert {i["status"] for i in listed["items"]} == {"loaded"}
+    ok("GET", f"{base}/packages/pricing-publisher", admin)
+    ok("GET", f"{base}/topology", admin)
+    ok("GET", f"{base}/worker", admin)
+
+    ok("GET", f"{base}/reactors", admin)
+    ok("GET", f"{base}/reactors/PriceReactor", admin)
+    pushed = ok(
+        "POST",
+        f"{base}/accumulators/raw_prices/events",
+        admin,
+        json={"symbol": "BTCUSD", "price": 42000},
+    )
+    assert pushed["accumulator"] == "raw_prices"
+    fired = ok("POST", f"{base}/reactors/PriceReactor/fire", admin)
+    assert fired["runs"], fired
+    ok("POST", f"{base}/reactors/PriceReactor/pause", admin)
+    ok("POST", f"{base}/reactors/PriceReactor/resume", admin)
+    reactors = ok("GET", f"{base}/reactors", admin)["items"]
+    assert reactors[0]["last_fire_at"] is not None  # a timestamp the schema checked
+    ok("GET", f"{base}/graphs", admin)
+    graph = ok("GET", f"{base}/graphs/price_consumer", admin)
+    assert graph["outputs"] and graph["last_run"] is not None
+    ok("GET", f"{base}/accumulators", admin)
+    ok("GET", "/v1/replicas")
+
+    # the errors, each documented on its route with the envelope
+    assert_error(call(server, contract, "GET", f"{base}/packages/nope", admin), 404, "not_found")
+    assert_error(call(server, contract, "GET", f"{base}/graphs", None), 401, "unauthorized")
+    assert_error(
+        call(server, contract, "POST", f"{base}/reactors/PriceReactor/pause", reader["key"]),
+        403,
+        "forbidden",
+    )
+    assert_error(
+        call(server, contract, "POST", "/v1/tenants", json={"name": tenant, "extra": 1}),
+        400,
+        "invalid_request",
+    )
+    assert_error(
+        call(server, contract, "GET", f"{base}/packages?limit=0", admin), 400, "invalid_request"
+    )
+    assert_error(
+        call(server, contract, "POST", "/v1/tenants", json={"name": tenant}), 409, "conflict"
+    )
+    refused = call(server, contract, "DELETE", f"{base}/packages/pricing-publisher", admin)
+    assert_error(refused, 409, "bound_subscribers")
+    assert refused.json()["details"]["safe_order"] == ["pricing-subscriber", "pricing-publisher"]
+
+    for name in ("pricing-subscriber", "pricing-publisher"):
+        ok("DELETE", f"{base}/packages/{name}", admin)
+    ok("DELETE", f"{base}/keys/{reader['id']}", admin)
+    ok("DELETE", base)
+    assert len(contract.checked) >= 35, sorted(contract.checked)
+
+
+def test_the_document_has_real_schemas_and_no_phantom_422(contract: Contract) -> None:
+    doc = contract.doc
+    assert doc["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": doc["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    open_routes = {"/health", "/ready"}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            responses = operation["responses"]
+            assert "422" not in responses, where
+            ok = [s for s in responses if s.startswith("2")]
+            assert len(ok) == 1, (where, sorted(responses))
+            content = responses[ok[0]]["content"]
+            schema = next(iter(content.values()))["schema"]
+            assert schema and schema != {}, where
+            for status, answer in responses.items():
+                if not status.startswith("2"):
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/ErrorOut", (where, status)
+                    assert re.search(r"`[a-z_]+`", answer["description"]), (where, status)
+            security = operation.get("security")
+            if path in open_routes:
+                assert security is None, where
+            else:
+                assert security and {"bearer": []} in security, where
+                assert "401" in responses, where
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    error = doc["components"]["schemas"]["ErrorOut"]
+    assert set(error["required"]) == {"error", "code"}
+
+
+def test_lists_page_with_limit_and_offset(server: Server, contract: Contract) -> None:
+    tenant, key = server.tenant()
+    base = f"/v1/tenants/{tenant}/keys"
+    for n in range(4):
+        server.ok("POST", base, key, json={"name": f"k{n}"})
+    whole = call(server, contract, "GET", base, key).json()
+    assert (whole["total"], whole["limit"], whole["offset"]) == (5, 100, 0)
+    ids = [k["id"] for k in whole["items"]]
+    page = call(server, contract, "GET", f"{base}?limit=2&offset=1", key).json()
+    assert [k["id"] for k in page["items"]] == ids[1:3]
+    assert (page["total"], page["limit"], page["offset"]) == (5, 2, 1)
+    past = call(server, contract, "GET", f"{base}?offset=9", key).json()
+    assert past["items"] == [] and past["total"] == 5
+    for bad in ("limit=0", "limit=1001", "offset=-1", "limit=two"):
+        refused = call(server, contract, "GET", f"{base}?{bad}", key)
+        assert_error(refused, 400, "invalid_request", bad.split("=")[0])
+
+
+def test_timestamps_are_rfc3339_utc(server: Server) -> None:
+    tenant, key = server.tenant()
+    (item,) = [
+        t for t in server.ok("GET", "/v1/tenants?limit=1000")["items"] if t["name"] == tenant
+    ]
+    assert rfc3339_utc(item["created_at"]), item
+    stamp = datetime.fromisoformat(item["created_at"])
+    assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    (own,) = server.ok("GET", f"/v1/tenants/{tenant}/keys", key)["items"]
+    assert rfc3339_utc(own["created_at"]) and own["created_at"] >= item["created_at"]
+    for replica in server.ok("GET", "/v1/replicas")["items"]:
+        assert rfc3339_utc(replica["started_at"]) and rfc3339_utc(replica["heartbeat_at"])
+        assert replica["heartbeat_at"] >= replica["started_at"]
+
+
+ASSETS = Path(__file__).resolve().parents[1] / "host" / "cloacina_host" / "server" / "docs_assets"
+ASSET = re.compile(r"""(?:src|href)=["']([^"']+)["']|url:\s*['"]([^'"]+)['"]""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_use_only_served_assets(server: Server, page: str) -> None:
+    response = server.request("GET", page, key=None)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert not re.search(r"https?://", html), re.findall(r"https?://\S+", html)
+    refs = {a or b for a, b in ASSET.findall(html)}
+    scripts = {r for r in refs if r.endswith(".js")}
+    assert scripts, html
+    assert "/openapi.json" in refs or "/openapi.json" in html
+    for ref in refs - {"/openapi.json"}:
+        assert ref.startswith("/docs/assets/"), ref
+        asset = server.request("GET", ref, key=None)
+        assert asset.status_code == 200, ref
+        assert asset.content == (ASSETS / ref.rsplit("/", 1)[1]).read_bytes(), ref
+    assert_error(server.request("GET", "/docs/assets/README.md", key=None), 404, "not_found")
+    assert_error(server.request("GET", "/docs/assets/..%2Fopenapi.py", key=None), 404, "not_found")
