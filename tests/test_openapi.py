@@ -15,7 +15,8 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from server_fixtures import BOOT, Server, assert_error, eventually
+from cloacina_host.cli import client as cli_client
+from server_fixtures import BOOT, Cli, Server, assert_error, eventually
 
 #: the route templates of the document, as regular expressions over a concrete path
 Template = tuple[str, re.Pattern[str]]
@@ -280,3 +281,31 @@ def test_docs_pages_use_only_served_assets(server: Server, page: str) -> None:
         assert asset.content == (ASSETS / ref.rsplit("/", 1)[1]).read_bytes(), ref
     assert_error(server.request("GET", "/docs/assets/README.md", key=None), 404, "not_found")
     assert_error(server.request("GET", "/docs/assets/..%2Fopenapi.py", key=None), 404, "not_found")
+
+
+def test_the_cli_renders_api_timestamps(server: Server, tmp_path: Path) -> None:
+    """``cloacinactl key list`` shows the RFC 3339 ``created_at`` of each key."""
+    tenant, key = server.tenant()
+    for n in range(3):
+        server.ok("POST", f"/v1/tenants/{tenant}/keys", key, json={"name": f"k{n}"})
+    cli = Cli(tmp_path / "home")
+    remote = ["--server", server.url, "--key", key, "--tenant", tenant]
+    listed = cli.json(*remote, "key", "list")
+    assert len(listed) == 4
+    served = server.ok("GET", f"/v1/tenants/{tenant}/keys", key)["items"]
+    table = cli.ok(*remote, "key", "list")
+    for item in served:
+        shown = datetime.fromisoformat(item["created_at"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert shown in table, (shown, table)
+
+
+def test_the_cli_client_reads_every_page(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant, key = server.tenant()
+    for n in range(4):
+        server.ok("POST", f"/v1/tenants/{tenant}/keys", key, json={"name": f"k{n}"})
+    served = server.ok("GET", f"/v1/tenants/{tenant}/keys", key)["items"]
+    monkeypatch.setattr(cli_client, "PAGE", 2)  # five keys: three pages
+    with cli_client.Client(server.url, key) as client:
+        whole = client.get_all(f"/v1/tenants/{tenant}/keys")
+    assert [k["id"] for k in whole["items"]] == [k["id"] for k in served]
+    assert whole["total"] == 5 and "limit" not in whole and "offset" not in whole
