@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
@@ -309,3 +310,23 @@ def test_the_cli_client_reads_every_page(server: Server, monkeypatch: pytest.Mon
         whole = client.get_all(f"/v1/tenants/{tenant}/keys")
     assert [k["id"] for k in whole["items"]] == [k["id"] for k in served]
     assert whole["total"] == 5 and "limit" not in whole and "offset" not in whole
+
+
+def test_websocket_answers_carry_rfc3339_timestamps(
+    server: Server, c_archives: dict[str, Path]
+) -> None:
+    tenant, key = server.tenant()
+    for name in ("pricing-publisher", "pricing-subscriber"):
+        assert server.upload(tenant, key, c_archives[name]).json()["status"] == "loaded"
+    q = f"?tenant={tenant}"
+    with server.ws(f"/v1/ws/graph/price_consumer/outputs{q}", key) as outputs:
+        with server.ws(f"/v1/ws/reactor/PriceReactor{q}", key) as reactor:
+            reactor.send('{"command": "force_fire"}')
+            fired = orjson.loads(reactor.recv(timeout=10))
+            assert fired["type"] == "fired" and fired["runs"], fired
+            assert all(rfc3339_utc(run["started_at"]) for run in fired["runs"]), fired
+            reactor.send('{"command": "get_state"}')
+            state = orjson.loads(reactor.recv(timeout=10))
+            assert state["type"] == "state" and rfc3339_utc(state["last_fire_at"]), state
+        run = orjson.loads(outputs.recv(timeout=10))
+        assert run["graph"] == "price_consumer" and rfc3339_utc(run["started_at"]), run

@@ -1,4 +1,5 @@
-"""The wheel carries the Python package, the ABI header and the built example C plugins."""
+"""The wheel carries the Python package, the ABI header, the built example C plugins and
+the documentation pages' assets."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "cloacina_host/include/cloacina_sdk.h",
         "cloacina_host/plugins/libpricing_publisher.so",
         "cloacina_host/plugins/libpricing_subscriber.so",
+        # /docs and /redoc are served from these (no CDN), with their licences
+        "cloacina_host/server/docs_assets/swagger-ui-bundle.js",
+        "cloacina_host/server/docs_assets/swagger-ui.css",
+        "cloacina_host/server/docs_assets/redoc.standalone.js",
+        "cloacina_host/server/docs_assets/swagger-ui-dist.LICENSE",
+        "cloacina_host/server/docs_assets/swagger-ui-dist.NOTICE",
+        "cloacina_host/server/docs_assets/redoc.LICENSE",
     ):
         assert expected in names
     entry_points = (
