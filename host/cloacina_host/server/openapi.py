@@ -42,7 +42,7 @@ WHY = {
     400: "malformed request",
     401: "missing, malformed, unknown or revoked key",
     403: "the key's role is too low for the route",
-    404: "unknown (or foreign) tenant, or the thing named is not there",
+    404: "not found (an unknown tenant and a foreign one answer alike)",
     409: "conflict",
     413: "request body over the limit",
     429: "too many outstanding WebSocket tickets",
