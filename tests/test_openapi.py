@@ -375,3 +375,58 @@ def test_websocket_answers_carry_rfc3339_timestamps(
             assert state["type"] == "state" and rfc3339_utc(state["last_fire_at"]), state
         run = orjson.loads(outputs.recv(timeout=10))
         assert run["graph"] == "price_consumer" and rfc3339_utc(run["started_at"]), run
+
+
+def test_jetstream_answers_as_documented(
+    contract: Contract, nats_server: Any, c_archives: dict[str, Path], tmp_path: Path
+) -> None:
+    """With JetStream the views carry the owner's fields and a push answers with the
+    broker's sequence: the same document describes them."""
+    srv = Server(tmp_path / "js", env={"CLOACINA_EVENTS": nats_server.url}).start()
+    try:
+        tenant, key = srv.tenant()
+        base = f"/v1/tenants/{tenant}"
+        for name in ("pricing-publisher", "pricing-subscriber"):
+            assert srv.upload(tenant, key, c_archives[name]).json()["status"] == "loaded"
+
+        def owned() -> Any:
+            response = srv.request("GET", f"{base}/reactors", key)
+            items = response.json()["items"] if response.status_code == 200 else []
+            return items and items[0].get("owner")
+
+        eventually(owned)
+
+        def ok(method: str, path: str, **kwargs: Any) -> Any:
+            response = call(srv, contract, method, path, key, **kwargs)
+            assert response.status_code < 300, (method, path, response.text)
+            return response.json()
+
+        event = {"symbol": "BTCUSD", "price": 1}
+        first = ok(
+            "POST",
+            f"{base}/accumulators/raw_prices/events",
+            json=event,
+            headers={"Idempotency-Key": "one"},
+        )
+        again = ok(
+            "POST",
+            f"{base}/accumulators/raw_prices/events",
+            json=event,
+            headers={"Idempotency-Key": "one"},
+        )
+        assert first["fires"] is None and isinstance(first["sequence"], int)
+        assert (first["duplicate"], again["duplicate"]) == (False, True)
+        fired = ok("POST", f"{base}/reactors/PriceReactor/fire")
+        assert fired["runs"], fired
+        outputs = eventually(lambda: ok("GET", f"{base}/graphs/price_consumer")["outputs"])
+        assert all(r["owner"] and isinstance(r["epoch"], int) for r in outputs), outputs
+        (reactor,) = ok("GET", f"{base}/reactors")["items"]
+        assert reactor["owner"] and isinstance(reactor["epoch"], int)
+        ok("GET", f"{base}/reactors/PriceReactor")
+        ok("GET", f"{base}/graphs")
+        ok("GET", f"{base}/accumulators")
+        replicas = call(srv, contract, "GET", "/v1/replicas", BOOT).json()
+        assert replicas["events"]["kind"] == "jetstream"
+        assert any(o["reactor"] == "PriceReactor" for o in replicas["events"]["owned"])
+    finally:
+        srv.stop()

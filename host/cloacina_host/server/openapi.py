@@ -5,6 +5,7 @@ codes (:func:`answers`), the bearer scheme, no phantom 422 (validation errors an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -156,9 +157,10 @@ def without_422(schema: dict[str, Any]) -> dict[str, Any]:
                         "schema": {}
                     }:
                         del content["application/json"]
+    # and the schemas only those 422s named (HTTPValidationError holds ValidationError)
     components = schema.get("components", {}).get("schemas", {})
-    text = str(schema.get("paths"))
     for name in ("HTTPValidationError", "ValidationError"):
-        if f"#/components/schemas/{name}'" not in text:
+        rest = {k: v for k, v in components.items() if k != name}
+        if f'"#/components/schemas/{name}"' not in json.dumps([schema.get("paths"), rest]):
             components.pop(name, None)
     return schema
