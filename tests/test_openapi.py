@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +297,7 @@ def test_timestamps_are_rfc3339_utc(server: Server) -> None:
     ]
     assert rfc3339_utc(item["created_at"]), item
     stamp = datetime.fromisoformat(item["created_at"])
-    assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    assert stamp.utcoffset() == timedelta(0)
     (own,) = server.ok("GET", f"/v1/tenants/{tenant}/keys", key)["items"]
     assert rfc3339_utc(own["created_at"]) and own["created_at"] >= item["created_at"]
     for replica in server.ok("GET", "/v1/replicas")["items"]:
