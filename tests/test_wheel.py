@@ -1,5 +1,6 @@
-"""The wheel carries the Python package, the ABI header, the built example C plugins and the
-console's static files (with the vendored layout library and its licence)."""
+"""The wheel carries the Python package, the ABI header, the built example C plugins, the
+console's static files (with the vendored layout library and its licence) and the
+documentation pages' assets."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "cloacina_host/server/console/favicon.svg",
         "cloacina_host/server/console/vendor/dagre.min.js",
         "cloacina_host/server/console/vendor/dagre.LICENSE",
+        # /docs and /redoc are served from these (no CDN), with their licences
+        "cloacina_host/server/docs_assets/swagger-ui-bundle.js",
+        "cloacina_host/server/docs_assets/swagger-ui.css",
+        "cloacina_host/server/docs_assets/redoc.standalone.js",
+        "cloacina_host/server/docs_assets/swagger-ui-dist.LICENSE",
+        "cloacina_host/server/docs_assets/swagger-ui-dist.NOTICE",
+        "cloacina_host/server/docs_assets/redoc.LICENSE",
     ):
         assert expected in names, expected
     entry_points = (

@@ -105,6 +105,9 @@
   const rank = () => (S.who ? (S.who.is_admin ? 3 : ROLE_RANK[S.who.role] || 0) : 0);
   const may = (role) => rank() >= ROLE_RANK[role];
 
+  // every list in one page: the API pages lists (100 by default, 1000 at most)
+  const LIST = "?limit=1000";
+
   function fmtTime(value) {
     if (value === null || value === undefined || value === "") return "—";
     const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
@@ -193,7 +196,7 @@
     S.who = who;
     sessionStorage.setItem(KEY_SLOT, key);
     if (who.is_admin) {
-      S.tenants = (await api("GET", "v1/tenants")).items;
+      S.tenants = (await api("GET", "v1/tenants" + LIST)).items;
       const saved = sessionStorage.getItem(TENANT_SLOT);
       const names = S.tenants.map((t) => t.name);
       S.tenant = names.includes(saved) ? saved : names[0] || null;
@@ -319,7 +322,7 @@
   async function poll() {
     if (!S.who) return;
     if (S.who.is_admin) {
-      S.tenants = (await api("GET", "v1/tenants")).items;
+      S.tenants = (await api("GET", "v1/tenants" + LIST)).items;
       if (S.tenant && !S.tenants.some((t) => t.name === S.tenant)) S.tenant = null;
       if (!S.tenant && S.tenants.length) S.tenant = S.tenants[0].name;
       renderTenantChoice();
@@ -327,10 +330,10 @@
     if (S.tenant) {
       const started = performance.now();
       const [packages, reactors, graphs, accumulators] = await Promise.all([
-        api("GET", tenantPath("packages")),
-        api("GET", tenantPath("reactors")),
-        api("GET", tenantPath("graphs")),
-        api("GET", tenantPath("accumulators")),
+        api("GET", tenantPath("packages") + LIST),
+        api("GET", tenantPath("reactors") + LIST),
+        api("GET", tenantPath("graphs") + LIST),
+        api("GET", tenantPath("accumulators") + LIST),
       ]);
       S.graphsFetchedAt = started;
       Object.assign(S.data, {
@@ -388,7 +391,7 @@
     await api("POST", "v1/tenants", { name });
     $("tenant-result").textContent = `Created tenant ${name}.`;
     $("tenant-new").value = "";
-    S.tenants = (await api("GET", "v1/tenants")).items;
+    S.tenants = (await api("GET", "v1/tenants" + LIST)).items;
     await chooseTenant(name);
   }
 
@@ -943,7 +946,7 @@
 
   async function loadKeys() {
     if (!S.tenant || !may("admin")) return;
-    S.keys = (await api("GET", tenantPath("keys"))).items;
+    S.keys = (await api("GET", tenantPath("keys") + LIST)).items;
     renderKeys();
   }
 
