@@ -21,6 +21,8 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 # headless Chromium and its driver for the console's browser test (Selenium drives them)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# Graphviz: `graph topology --format svg` draws with its `dot` (the test draws one)
+command -v dot >/dev/null || missing+=(graphviz)
 if ((${#missing[@]})); then
   echo "setup: installing system packages: ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
