@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: api-docs setup demo demo-local demo-cluster console test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
+.PHONY: api-docs test-lower-bounds setup demo demo-local demo-cluster console test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +42,10 @@ test: setup
 ## docs/python-api.md from the package's docstrings (a test checks it is current).
 api-docs: setup
 	@$(PY) scripts/api_reference.py
+
+## The declared dependency minimums, tested (uv --resolution lowest-direct in .venv-lower).
+test-lower-bounds: setup
+	@scripts/lower-bounds.sh
 
 ## The pytest suite only (no cargo fmt/clippy/MSRV run).
 test-py: setup
