@@ -17,7 +17,8 @@ from .packages import package_group
 from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
 from .replicas import db_group, replica_group
-from .services import daemon_group, demo_command, inspect_lib, server_group
+from .services import daemon_group, demo_command, inspect_lib
+from .serving import server_group
 from .signers import signer_group
 from .tenants import tenant_group
 

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from .. import log
 from ..errors import CloacinaError
+from ..isolation.settings import WORKER_FLAGS
 from .client import DEFAULT_SERVER, Client, segment
 from .config import Config, Profile, default_home
 from .exits import user_errors
@@ -191,3 +193,39 @@ def remote(ctx: click.Context, *, tenant: bool = True) -> Iterator[Remote]:
                 if not s.tenant:
                     raise CloacinaError(f"no tenant given and the key is a platform key: {fix}")
             yield Remote(client, s)
+
+
+# ------------------------------------------------------------ the services' shared options
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CLOACINA_HOME",
+    show_envvar=True,
+    default=None,
+    help="State directory (SQLite database, library copies).  [default: ~/.cloacina]",
+)
+
+
+def worker_options(command: F) -> F:
+    """The worker flags (one table, ``isolation.settings.WORKER_FLAGS``) as click options."""
+    for flag in reversed(WORKER_FLAGS):
+        command = click.option(
+            flag.name,
+            flag.key,
+            envvar=flag.env,
+            show_envvar=True,
+            multiple=flag.multiple,
+            metavar=flag.metavar,
+            default=None,
+            help=flag.help[0].upper() + flag.help[1:] + ".",
+        )(command)
+    return command
+
+
+def service_logs(ctx: click.Context, json: bool | None = None, level: str | None = None) -> str:
+    """Long-running commands log at info unless a level was chosen (the command's own
+    ``--log-level``, else the group's)."""
+    chosen = str(level or ctx.meta.get(LOG_LEVEL) or "info")
+    log.configure(chosen, json=json)
+    return chosen
