@@ -122,6 +122,7 @@ ONLY = {
     "msgpack": {"isolation/protocol", "events/snapshot"},
     "nats": {"events/broker"},
     "cryptography": {"packaging/signing"},
+    "yaml": {"cli/tables"},
 }
 # Pure modules: no I/O, no FFI; they import only the shared base.
 PURE = {

@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 
 from ..control.topology import to_dot, to_mermaid
 from .client import RemoteError, segment
-from .options import Remote, remote, remote_options
+from .options import Remote, emit_json, remote, remote_options
 from .tables import (
     criteria_text,
-    emit_json,
     fields,
     graphs_table,
     reactors_table,
+    render,
     runs_table,
     show,
     subscribers_text,
@@ -179,8 +178,11 @@ def graph_outputs(ctx: click.Context, graph: str, follow: bool) -> None:
             path = f"/v1/ws/graph/{segment(graph)}/outputs"
             try:
                 for run in r.client.follow(path, {"tenant": r.tenant}):
-                    if r.json:
-                        click.echo(orjson.dumps(run).decode())
+                    if r.json:  # one JSON object a line, a YAML document, or a fire number
+                        text = render(run, r.settings.output, indent=False)
+                        click.echo(
+                            ("---\n" + text) if r.settings.output == "yaml" else text, nl=False
+                        )
                     else:
                         outcome = run.get("error") or text_of(run.get("outputs"))
                         started = when(run.get("started_at"))
@@ -218,9 +220,11 @@ def graph_topology(ctx: click.Context, fmt: str, out_file: Path | None) -> None:
     """Draw the tenant's binding graph: packages as groups, accumulator -> reactor ->
     subscriber graphs, cross-package bindings thick, unresolved triggers dashed."""
     with remote(ctx) as r:
+        if r.settings.output == "id":
+            raise click.UsageError("-o id does not apply to graph topology: use --format")
         topo = r.client.get(r.path("topology"))
     if r.json or fmt == "json":
-        text = orjson.dumps(topo, option=orjson.OPT_INDENT_2).decode() + "\n"
+        text = render(topo, "yaml" if r.settings.output == "yaml" else "json")
     elif fmt == "mermaid":
         text = to_mermaid(topo)
     else:

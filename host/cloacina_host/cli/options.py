@@ -22,6 +22,7 @@ from ..isolation.settings import WORKER_FLAGS
 from .client import DEFAULT_SERVER, Client, segment
 from .config import Config, Profile, default_home
 from .exits import user_errors
+from .tables import STRUCTURED, emit_as
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,11 +59,12 @@ def _given(ctx: click.Context, name: str) -> Any:
 _OUTPUT = click.option(
     "-o",
     "--output",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "yaml", "id"]),
     default=None,
     expose_value=False,
     callback=_remember,
-    help="Human-readable tables, or JSON for scripts.  [default: table]",
+    help="Human-readable tables; JSON or the same data as YAML for scripts; id: only the "
+    "identifiers, one per line (for xargs).  [default: table]",
 )
 _REMOTE = [
     click.option(
@@ -107,7 +109,7 @@ _REMOTE = [
 
 
 def output_option(f: F) -> F:
-    """``-o table|json`` (also accepted on the group)."""
+    """``-o table|json|yaml|id`` (also accepted on the group)."""
     return _OUTPUT(f)
 
 
@@ -120,6 +122,16 @@ def remote_options(f: F) -> F:
 
 def output_of(ctx: click.Context) -> str:
     return str(_given(ctx, "output") or "table")
+
+
+def structured(ctx: click.Context) -> bool:
+    """Whether ``-o`` asks for data (json, yaml, id) rather than a table."""
+    return output_of(ctx) in STRUCTURED
+
+
+def emit_json(data: Any) -> None:
+    """Print a command's data as its ``-o`` asks: JSON, YAML or the identifiers."""
+    emit_as(data, output_of(click.get_current_context()))
 
 
 def home() -> Path:
@@ -168,7 +180,8 @@ class Remote:
 
     @property
     def json(self) -> bool:
-        return self.settings.output == "json"
+        """Whether the command prints data (``-o json|yaml|id``) rather than a table."""
+        return self.settings.output in STRUCTURED
 
     def path(self, *parts: str) -> str:
         """``/v1/tenants/<tenant>/<parts…>``, every part escaped."""
