@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__, log
+from .completion import completion_command
 from .exits import CloacinaGroup
 from .graphs import graph_group
 from .keys import key_group
@@ -66,5 +67,6 @@ for command in (
     accumulator_group,
     replica_group,
     db_group,
+    completion_command,
 ):
     main.add_command(command)
