@@ -142,10 +142,55 @@ def show(*items: RenderableType) -> None:
         out.print(item)
 
 
-def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+def field_lines(pairs: Iterable[tuple[str, Any]]) -> list[str]:
     """``field: value`` lines, unaligned so they can be grepped literally."""
-    for name, value in pairs:
-        print(f"{name}: {text_of(value)}")
+    return [f"{name}: {text_of(value)}" for name, value in pairs]
+
+
+def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Print :func:`field_lines`."""
+    for line in field_lines(pairs):
+        print(line)
+
+
+def fire_count(kind: str, item: dict[str, Any]) -> int:
+    """What ``--watch`` counts: a reactor's fires, a graph's ok runs."""
+    return int(item.get("fires" if kind == "reactor" else "runs_ok") or 0)
+
+
+class FireRate:
+    """Fires per second between successive counts (``graph status --watch``)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, float] | None = None
+
+    def sample(self, count: int, at: float) -> float | None:
+        """The rate since the previous sample (None for the first). A count that went down
+        (the reactor was reloaded) counts from zero."""
+        last, self._last = self._last, (count, at)
+        if last is None or at <= last[1]:
+            return None
+        fired = count - last[0] if count >= last[0] else count
+        return fired / (at - last[1])
+
+
+def rate_text(kind: str, per_second: float | None) -> str:
+    unit = "fires/s" if kind == "reactor" else "runs/s"
+    return "measuring…" if per_second is None else f"{per_second:.2f} {unit}"
+
+
+def rate_line(kind: str, per_second: float | None, interval: float) -> str:
+    return f"fire rate: {rate_text(kind, per_second)} (over the last {interval:g}s)"
+
+
+def watch_line(kind: str, item: dict[str, Any], per_second: float | None) -> str:
+    """One ``--watch`` sample off a terminal: time, name, count and rate."""
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    if kind == "reactor":
+        count = f"fires {item.get('fires') or 0}"
+    else:
+        count = f"runs {item.get('runs_ok') or 0} ok {item.get('runs_failed') or 0} failed"
+    return f"{stamp} {kind} {item['name']}: {count}, {rate_text(kind, per_second)}"
 
 
 def criteria_text(item: dict[str, Any]) -> str:
