@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: setup demo demo-local demo-cluster test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
+.PHONY: api-docs setup demo demo-local demo-cluster console test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,11 @@ demo: setup
 demo-cluster: setup
 	@scripts/demo-cluster.sh
 
+## The operator's console: a local server with the tutorial's packages loaded; prints the
+## console's URL and a key to sign in with, and runs until Ctrl-C (state in .console/).
+console: setup
+	@scripts/console.sh
+
 ## The same scenario in-process, with the C example plugins (no server).
 demo-local: c-examples
 	@.venv/bin/cloacinactl demo \
@@ -33,6 +38,10 @@ demo-local: c-examples
 test: setup
 	@if [ -x plugins/rust-ci.sh ]; then plugins/rust-ci.sh; fi
 	@$(PY) -m pytest -q
+
+## docs/python-api.md from the package's docstrings (a test checks it is current).
+api-docs: setup
+	@$(PY) scripts/api_reference.py
 
 ## The pytest suite only (no cargo fmt/clippy/MSRV run).
 test-py: setup

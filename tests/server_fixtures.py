@@ -21,6 +21,8 @@ from websockets.sync.client import ClientConnection, connect
 BOOT = "clk_bootstrap-test-key"
 GUARD = "reactor 'PriceReactor' has 1 bound subscriber(s): ['price_consumer']; unbind them first"
 NOT_LOADED = "Error loading reactor-bound CG 'price_consumer': reactor 'PriceReactor' not loaded"
+#: An empty list answer (the default page: docs/api.md, Conventions)
+EMPTY = {"items": [], "total": 0, "limit": 100, "offset": 0}
 #: How long the shared server's WebSocket tickets live: short, so the expiry test is quick.
 TICKET_TTL = 2.0
 

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from cloacina_host.server.access import is_loopback
-from server_fixtures import BOOT, TICKET_TTL, Server, assert_error, free_port
+from server_fixtures import BOOT, EMPTY, TICKET_TTL, Server, assert_error, free_port
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_roles(server: Server, two_tenants: dict[str, str], c_archives: dict[str
     a = two_tenants["a"]
     read = server.key(a, "read", two_tenants["key_a"])["key"]
     write = server.key(a, "write", two_tenants["key_a"])["key"]
-    assert server.ok("GET", f"/v1/tenants/{a}/packages", read) == {"items": [], "total": 0}
+    assert server.ok("GET", f"/v1/tenants/{a}/packages", read) == EMPTY
     response = server.upload(a, read, c_archives["pricing-publisher"])
     assert_error(response, 403, "forbidden", "role 'write'")
     assert_error(

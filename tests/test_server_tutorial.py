@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server_fixtures import BOOT, GUARD, NOT_LOADED, Server, assert_error, eventually
+from server_fixtures import BOOT, EMPTY, GUARD, NOT_LOADED, Server, assert_error, eventually
 
 
 def test_tutorial_end_to_end(server: Server, c_archives: dict[str, Path]) -> None:
@@ -97,7 +97,7 @@ def test_tutorial_end_to_end(server: Server, c_archives: dict[str, Path]) -> Non
     deleted = server.ok("DELETE", "/v1/tenants/acme/packages/pricing-publisher", acme)
     assert deleted["messages"] == ["reactor PriceReactor torn down"]
     assert server.packages("acme", acme) == {}
-    assert server.ok("GET", "/v1/tenants/acme/reactors", acme) == {"items": [], "total": 0}
+    assert server.ok("GET", "/v1/tenants/acme/reactors", acme) == EMPTY
     assert_error(
         server.request("GET", "/v1/tenants/acme/reactors/PriceReactor", acme), 404, "not_found"
     )

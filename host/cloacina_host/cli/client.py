@@ -23,6 +23,10 @@ TIMEOUT = 60.0
 CHUNK = 256 * 1024
 
 
+#: items asked for per request when a command lists everything (the server's maximum)
+PAGE = 1000
+
+
 class RemoteError(CloacinaError):
     """The server answered with an error status; the message is the envelope's ``error``."""
 
@@ -103,6 +107,20 @@ class Client:
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)
+
+    def get_all(self, path: str) -> Any:
+        """A list route's answer with every item: its pages (``limit``/``offset``, at most
+        :data:`PAGE` a request) fetched in turn; ``total`` is the server's count."""
+        body = self.request("GET", path, params={"limit": PAGE, "offset": 0})
+        items = list(body["items"])
+        while len(items) < int(body.get("total", 0)):
+            more = self.request("GET", path, params={"limit": PAGE, "offset": len(items)})
+            if not more["items"]:  # shrank while paging
+                break
+            items.extend(more["items"])
+        whole = {k: v for k, v in body.items() if k not in ("limit", "offset")}
+        whole["items"] = items
+        return whole
 
     def post(self, path: str, body: Any = None) -> Any:
         return (

@@ -51,8 +51,8 @@ def graph_group() -> None:
 def graph_list(ctx: click.Context) -> None:
     """List the loaded reactors (with their accumulators) and graphs."""
     with remote(ctx) as r:
-        reactors = r.client.get(r.path("reactors"))["items"]
-        graphs = r.client.get(r.path("graphs"))["items"]
+        reactors = r.client.get_all(r.path("reactors"))["items"]
+        graphs = r.client.get_all(r.path("graphs"))["items"]
     if r.json:
         emit_json({"reactors": reactors, "graphs": graphs})
         return
@@ -191,7 +191,7 @@ def _reactor_or_graph(r: Remote, name: str) -> tuple[str, dict[str, Any]]:
 def _why_missing(r: Remote, name: str) -> str:
     """Why ``name`` is not loaded: the stored package that declares it and its status
     (crashed or hung with the reason, pending, failed), or that no package declares it."""
-    for item in r.client.get(r.path("packages"))["items"]:
+    for item in r.client.get_all(r.path("packages"))["items"]:
         if name in (item.get("reactors") or []) or name in (item.get("graphs") or []):
             continue  # loaded: not why it is missing
         declared = r.client.get(r.path("packages", item["id"])).get("declarations") or {}
@@ -211,7 +211,7 @@ def _why_missing(r: Remote, name: str) -> str:
 def graph_accumulators(ctx: click.Context) -> None:
     """List the accumulators with their event and error counts."""
     with remote(ctx) as r:
-        items = r.client.get(r.path("accumulators"))["items"]
+        items = r.client.get_all(r.path("accumulators"))["items"]
     if r.json:
         emit_json(items)
         return

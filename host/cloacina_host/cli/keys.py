@@ -45,7 +45,7 @@ def key_create(ctx: click.Context, name: str, role: str) -> None:
 def key_list(ctx: click.Context) -> None:
     """List the tenant's keys (never the keys themselves)."""
     with remote(ctx) as r:
-        items = r.client.get(r.path("keys"))["items"]
+        items = r.client.get_all(r.path("keys"))["items"]
     if r.json:
         emit_json(items)
         return

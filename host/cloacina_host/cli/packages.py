@@ -203,7 +203,7 @@ def package_list(ctx: click.Context, data_dir: Path | None) -> None:
         columns = ["name", "version", "status", "reason", "reactors", "graphs"]
     else:
         with remote(ctx) as r:
-            items = r.client.get(r.path("packages"))["items"]
+            items = r.client.get_all(r.path("packages"))["items"]
         columns = ["id", "name", "version", "status", "reason", "reactors", "graphs"]
         if any(len(i.get("replicas", [])) > 1 for i in items):  # servers on one database
             columns.append("summary")

@@ -23,7 +23,7 @@ def replica_group() -> None:
 def replica_list(ctx: click.Context) -> None:
     """List the replicas: alive while their heartbeat (every 2 s) is fresher than 10 s."""
     with remote(ctx, tenant=False) as r:
-        body = r.client.get("/v1/replicas")
+        body = r.client.get_all("/v1/replicas")
     if r.json:
         emit_json(body["items"])
         return

@@ -101,7 +101,7 @@ def signer_add(ctx: click.Context, name: str, public_key: Path) -> None:
 def signer_list(ctx: click.Context) -> None:
     """List the keys the tenant trusts, and whether it accepts only signed packages."""
     with remote(ctx) as r:
-        body = r.client.get(r.path("signers"))
+        body = r.client.get_all(r.path("signers"))
     if r.json:
         emit_json(body)
         return

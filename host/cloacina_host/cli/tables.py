@@ -72,11 +72,22 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
-def when(epoch: Any) -> str:
-    """An epoch timestamp as ISO 8601 UTC (seconds)."""
-    if not isinstance(epoch, int | float):
+def when(stamp: Any) -> str:
+    """A timestamp as ISO 8601 UTC to the second: the API's RFC 3339 strings
+    (``2026-12-01T15:24:20.123456Z``), or epoch seconds (the local runtime's runs); ``-``
+    for none or anything else."""
+    if isinstance(stamp, str):
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            return "-"
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    elif isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        moment = datetime.fromtimestamp(stamp, UTC)
+    else:
         return "-"
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 #: Columns of free text that wrap to fit the terminal; the others (names, ids) do not.

@@ -38,7 +38,7 @@ def tenant_create(ctx: click.Context, name: str, description: str) -> None:
 def tenant_list(ctx: click.Context) -> None:
     """List the tenants."""
     with remote(ctx, tenant=False) as r:
-        items = r.client.get("/v1/tenants")["items"]
+        items = r.client.get_all("/v1/tenants")["items"]
     if r.json:
         emit_json(items)
         return

@@ -20,6 +20,11 @@ _NULL_JSON = b"null"
 class GraphRun(NamedTuple):
     """One execution of a graph: its terminal outputs, or the error that stopped it.
 
+    Fields: ``graph``, ``reactor`` (None for a trigger-less graph), ``fire`` (the reactor's
+    fire number, or the graph's run number), ``started_at`` (epoch seconds), ``duration``
+    (seconds), ``outputs`` (terminal node -> its JSON value; None when it failed),
+    ``error`` (the sentence naming the node that failed, else None) and ``node_seconds``.
+
     (A NamedTuple rather than a frozen dataclass: one is made per fire per graph, on
     the hot path, and tuples are several times cheaper to build.)
     """
@@ -36,9 +41,11 @@ class GraphRun(NamedTuple):
 
     @property
     def ok(self) -> bool:
+        """True when the run finished without an error."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready values (what the server's API answers)."""
         return {
             "graph": self.graph,
             "reactor": self.reactor,

@@ -14,7 +14,11 @@ from .runtime import Runtime
 
 
 class Host:
-    """All tenants' runtimes in one process."""
+    """All tenants' runtimes in one process.
+
+    ``observer`` is told of every fire and run (the server's metrics use it);
+    ``keep_outputs`` is how many recent runs each graph keeps; ``use_fused`` lets a graph
+    that declares a fused function run as one native call."""
 
     def __init__(
         self, *, observer: Observer | None = None, keep_outputs: int = 100, use_fused: bool = True
@@ -40,14 +44,17 @@ class Host:
             return rt
 
     def tenants(self) -> list[str]:
+        """The tenants that have a runtime, by name."""
         return sorted(self._runtimes)
 
     def drop(self, tenant: str) -> None:
+        """Unload everything of ``tenant`` and forget its runtime."""
         with self._lock:
             rt = self._runtimes.pop(tenant, None)
         if rt is not None:
             rt.close()
 
     def close(self) -> None:
+        """Unload every tenant (subscribers first); the libraries are closed."""
         for tenant in list(self._runtimes):
             self.drop(tenant)

@@ -75,6 +75,7 @@ class UnloadReport:
     torn_down: tuple[str, ...]
 
     def lines(self) -> list[str]:
+        """The unload as sentences (``reactor PriceReactor now has 0 subscribers``)."""
         out = [f"reactor {r} now has {n} subscribers" for r, n in self.unbound.items()]
         out += [f"reactor {r} torn down" for r in self.torn_down]
         return out or [f"package {self.package} unloaded"]

@@ -332,6 +332,7 @@ class Runtime:
         return self.reactor_of(accumulator).push(accumulator, data)
 
     def reactor(self, name: str) -> Reactor:
+        """A loaded reactor (its ``state``, ``stats.fires``, ``state_snapshot()``)."""
         entry = self.registry.reactor(name)
         if entry is None:
             raise self._not_loaded("reactor", name)
@@ -360,9 +361,12 @@ class Runtime:
         return sum(r.tick(moment) for r in self.reactors())
 
     def pause(self, reactor: str) -> None:
+        """Stop a reactor firing; its accumulators still take events."""
         self.reactor(reactor).pause()
 
     def resume(self, reactor: str) -> int:
+        """Let a paused reactor fire again (at once when its criteria hold); returns the
+        fires resuming caused."""
         return self.reactor(reactor).resume()
 
     # ------------------------------------------------------------------ views
@@ -380,9 +384,11 @@ class Runtime:
         return items[-last:] if last else items
 
     def packages(self) -> list[PackageDecl]:
+        """What every loaded package declares, in load order."""
         return [r.plugin.decl for r in self._records.values()]
 
     def package_record(self, name: str) -> LoadRecord | None:
+        """The load record of package ``name`` (None when it is not loaded)."""
         return self._records.get(name)
 
     def record(self, package: str) -> LoadRecord:
@@ -398,9 +404,11 @@ class Runtime:
         return NotFoundError(f"{what} '{name}' is not loaded in tenant '{self.tenant}'", **names)
 
     def reactors(self) -> list[Reactor]:
+        """Every loaded reactor."""
         return [e.live for e in self.registry.reactors()]
 
     def accumulators(self) -> list[Accumulator]:
+        """Every accumulator of every loaded reactor (``events_total``, ``last_error``…)."""
         return [a for r in self.reactors() for a in r.accumulators.values()]
 
     def counts(self) -> dict[str, int]:

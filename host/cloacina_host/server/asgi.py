@@ -20,7 +20,7 @@ from ..errors import CloacinaError, WorkerUnavailableError
 from ..events.jetstream import JetStreamEvents
 from ..events.plane import EmbeddedEvents, EventPlane
 from ..log import get_logger
-from . import routes, signing, sockets, workers
+from . import console, openapi, routes, signing, sockets, workers
 from .access import ApiError, ensure_bootstrap_key, status_of
 from .context import Context, Settings
 from .edge import Edge
@@ -70,13 +70,17 @@ def create_app(
         version="1",
         description="Reactors, computation graphs and packages of cloacina tenants.",
         lifespan=_lifespan(ctx),
+        docs_url=None,
+        redoc_url=None,
     )
     api.state.cloacina = ctx
+    openapi.install(api)
     _install_error_envelope(api)
     api.include_router(routes.router)
     api.include_router(sockets.router)
     api.include_router(workers.router)
     api.include_router(signing.router)
+    api.include_router(console.router)
     return Edge(api, metrics, cfg.max_body)
 
 

@@ -6,16 +6,22 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
+from fastapi.security import HTTPAuthorizationCredentials
 
 from ..core.registry import Kind
 from ..isolation.tenant import TenantRuntime
 from .access import RANK, ApiError, Principal, authorize_metrics, bearer_token
 from .context import Context, context_of
+from .openapi import bearer
 from .responses import not_found
 
 
-def principal(request: Request) -> Principal:
-    """The caller of an HTTP request, from its bearer key."""
+def principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller of an HTTP request, from its bearer key (``bearer`` only puts the scheme
+    in the OpenAPI document: the header is read here, for the envelope's 401)."""
     token = bearer_token(request.headers.get("authorization"))
     record = context_of(request).store.lookup_key(token)
     if record is None:

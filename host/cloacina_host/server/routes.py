@@ -19,11 +19,22 @@ from ..control.store import MAX_TENANT_DESCRIPTION
 from ..control.topology import StoredPackage, topology
 from ..errors import NotFoundError
 from ..log import get_logger
+from . import models as m
 from .access import ApiError
 from .auth import Admin, Caller, MetricsReader, Platform, Read, Write
 from .context import Ctx
+from .openapi import RUNTIME, STORE, answers
 from .payloads import package_items
-from .responses import envelope, json_response, not_found
+from .responses import (
+    Paging,
+    each,
+    envelope,
+    json_response,
+    not_found,
+    rfc3339,
+    stamped,
+    stamped_run,
+)
 
 log = get_logger()
 
@@ -50,12 +61,16 @@ class FireIn(BaseModel):
 # ---------------------------------------------------------------------- probes
 
 
-@router.get("/health", tags=["probes"])
+@router.get("/health", tags=["probes"], responses=answers(m.HealthOut, keyed=False, tenant=False))
 async def health() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/ready", tags=["probes"])
+@router.get(
+    "/ready",
+    tags=["probes"],
+    responses=answers(m.ReadyOut, keyed=False, tenant=False, errors={503: ("not_ready",)}),
+)
 def ready_probe(ctx: Ctx) -> Response:
     try:
         ctx.store.count_keys()
@@ -73,7 +88,18 @@ def ready_probe(ctx: Ctx) -> Response:
     return json_response({"status": "ready"})
 
 
-@router.get("/metrics", tags=["probes"])
+@router.get(
+    "/metrics",
+    tags=["probes"],
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text",
+        },
+        **answers(None, tenant=False, errors={404: ("not_found",)}),
+    },
+    openapi_extra={"security": [{}, {"bearer": []}]},
+)
 def metrics_route(ctx: Ctx, _: MetricsReader) -> Response:
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -81,7 +107,11 @@ def metrics_route(ctx: Ctx, _: MetricsReader) -> Response:
 # ---------------------------------------------------------------------- auth
 
 
-@router.post("/v1/auth/ws-ticket", tags=["auth"])
+@router.post(
+    "/v1/auth/ws-ticket",
+    tags=["auth"],
+    responses=answers(m.TicketOut, tenant=False, errors={429: ("too_many_tickets",), 503: STORE}),
+)
 def ws_ticket(ctx: Ctx, who: Caller) -> Response:
     ttl = ctx.tickets.ttl
     return json_response(
@@ -92,7 +122,11 @@ def ws_ticket(ctx: Ctx, who: Caller) -> Response:
     )
 
 
-@router.get("/v1/auth/whoami", tags=["auth"])
+@router.get(
+    "/v1/auth/whoami",
+    tags=["auth"],
+    responses=answers(m.WhoAmIOut, tenant=False, errors={503: STORE}),
+)
 def whoami(who: Caller) -> Response:
     """The calling key: its tenant (null for a platform key) and role."""
     return json_response(
@@ -108,18 +142,37 @@ def whoami(who: Caller) -> Response:
 # ---------------------------------------------------------------------- tenants
 
 
-@router.post("/v1/tenants", status_code=201, tags=["tenants"])
+@router.post(
+    "/v1/tenants",
+    status_code=201,
+    tags=["tenants"],
+    responses=answers(
+        m.TenantOut,
+        201,
+        tenant=False,
+        body=True,
+        errors={400: ("invalid_input",), 409: ("conflict",), 503: STORE},
+    ),
+)
 def create_tenant(ctx: Ctx, body: TenantIn, _: Platform) -> Response:
-    return json_response(ctx.store.create_tenant(body.name, body.description), 201)
+    row = ctx.store.create_tenant(body.name, body.description)
+    return json_response(stamped(row, "created_at"), 201)
 
 
-@router.get("/v1/tenants", tags=["tenants"])
-def list_tenants(ctx: Ctx, _: Platform) -> Response:
-    items = ctx.store.list_tenants()
-    return json_response({"items": items, "total": len(items)})
+@router.get(
+    "/v1/tenants",
+    tags=["tenants"],
+    responses=answers(m.TenantList, tenant=False, errors={400: ("invalid_request",), 503: STORE}),
+)
+def list_tenants(ctx: Ctx, _: Platform, page: Paging) -> Response:
+    return json_response(page.of(each(ctx.store.list_tenants(), "created_at")))
 
 
-@router.delete("/v1/tenants/{tenant}", tags=["tenants"])
+@router.delete(
+    "/v1/tenants/{tenant}",
+    tags=["tenants"],
+    responses=answers(m.TenantDeleted, errors={503: STORE}),
+)
 def delete_tenant(ctx: Ctx, tenant: str, _: Platform) -> Response:
     ctx.store.delete_tenant(tenant)
     ctx.plane.drop_tenant(tenant)
@@ -130,7 +183,12 @@ def delete_tenant(ctx: Ctx, tenant: str, _: Platform) -> Response:
 # ---------------------------------------------------------------------- keys
 
 
-@router.post("/v1/tenants/{tenant}/keys", status_code=201, tags=["keys"])
+@router.post(
+    "/v1/tenants/{tenant}/keys",
+    status_code=201,
+    tags=["keys"],
+    responses=answers(m.KeyCreated, 201, body=True, errors={503: STORE}),
+)
 def create_key(ctx: Ctx, tenant: Admin, body: KeyIn) -> Response:
     record, plaintext = ctx.store.create_key(body.name, body.role, tenant)
     log.info("key_created", tenant=tenant, key=record.id, role=record.role)
@@ -141,23 +199,31 @@ def create_key(ctx: Ctx, tenant: Admin, body: KeyIn) -> Response:
             "key": plaintext,
             "role": record.role,
             "tenant": record.tenant,
-            "created_at": record.created_at,
+            "created_at": rfc3339(record.created_at),
         },
         201,
     )
 
 
-@router.get("/v1/tenants/{tenant}/keys", tags=["keys"])
-def list_keys(ctx: Ctx, tenant: Admin) -> Response:
+@router.get(
+    "/v1/tenants/{tenant}/keys",
+    tags=["keys"],
+    responses=answers(m.KeyList, errors={400: ("invalid_request",), 503: STORE}),
+)
+def list_keys(ctx: Ctx, tenant: Admin, page: Paging) -> Response:
     items = []
     for k in ctx.store.list_keys(tenant):
-        d = k.to_dict()
+        d = stamped(k.to_dict(), "created_at")
         del d["is_admin"]
         items.append(d)
-    return json_response({"items": items, "total": len(items)})
+    return json_response(page.of(items))
 
 
-@router.delete("/v1/tenants/{tenant}/keys/{key_id}", tags=["keys"])
+@router.delete(
+    "/v1/tenants/{tenant}/keys/{key_id}",
+    tags=["keys"],
+    responses=answers(m.KeyRevoked, errors={503: STORE}),
+)
 def revoke_key(ctx: Ctx, tenant: Admin, key_id: str) -> Response:
     try:
         ctx.store.revoke_key(key_id, tenant)
@@ -205,6 +271,24 @@ UPLOAD_DOC: dict[str, Any] = {
     status_code=201,
     tags=["packages"],
     openapi_extra=UPLOAD_DOC,
+    responses=answers(
+        m.UploadOut,
+        201,
+        body=True,
+        errors={
+            400: (
+                "invalid_package",
+                "abi_mismatch",
+                "invalid_declaration",
+                "invalid_topology",
+                "signature_required",
+                "untrusted_signer",
+                "bad_signature",
+            ),
+            409: ("duplicate_name", "contract_changed", "conflict"),
+            503: ("worker_unavailable", "database_unavailable"),
+        },
+    ),
 )
 async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
     try:
@@ -258,23 +342,34 @@ async def upload_package(ctx: Ctx, request: Request, tenant: Write) -> Response:
     )
 
 
-@router.get("/v1/tenants/{tenant}/packages", tags=["packages"])
-def list_packages(ctx: Ctx, tenant: Read) -> Response:
-    items = stored_items(ctx.plane, tenant)
-    return json_response({"items": items, "total": len(items)})
+@router.get(
+    "/v1/tenants/{tenant}/packages",
+    tags=["packages"],
+    responses=answers(m.PackageList, errors={400: ("invalid_request",), 503: STORE}),
+)
+def list_packages(ctx: Ctx, tenant: Read, page: Paging) -> Response:
+    return json_response(page.of(each(stored_items(ctx.plane, tenant), "created_at")))
 
 
-@router.get("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
+@router.get(
+    "/v1/tenants/{tenant}/packages/{ref}",
+    tags=["packages"],
+    responses=answers(m.PackageDetail, errors={503: STORE}),
+)
 def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
     row = ctx.store.find_package(tenant, ref)
     if row is None:
         raise not_found(f"package '{ref}' in tenant '{tenant}'")
     item = next(i for i in stored_items(ctx.plane, tenant) if i["id"] == row.id)
     item["declarations"] = row.manifest.declarations
-    return json_response(item)
+    return json_response(stamped(item, "created_at"))
 
 
-@router.get("/v1/tenants/{tenant}/topology", tags=["packages"])
+@router.get(
+    "/v1/tenants/{tenant}/topology",
+    tags=["packages"],
+    responses=answers(m.TopologyOut, errors={503: STORE}),
+)
 def get_topology(ctx: Ctx, tenant: Read) -> Response:
     """The tenant's binding graph, from its stored packages (``control/topology.py``)."""
     return json_response(tenant_topology(ctx.plane, tenant))
@@ -297,7 +392,14 @@ def tenant_topology(plane: ControlPlane, tenant: str) -> dict[str, Any]:
     return topology(tenant, packages)
 
 
-@router.delete("/v1/tenants/{tenant}/packages/{ref}", tags=["packages"])
+@router.delete(
+    "/v1/tenants/{tenant}/packages/{ref}",
+    tags=["packages"],
+    responses=answers(
+        m.PackageDeleted,
+        errors={409: ("bound_subscribers",), 503: ("worker_unavailable", "database_unavailable")},
+    ),
+)
 def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
     row, messages = ctx.plane.delete(tenant, ref)
     log.info("package_deleted", tenant=tenant, package=row.name, version=row.version)
@@ -319,57 +421,112 @@ def delete_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
 # answers 503 ``worker_unavailable``; an unreachable broker 503 ``events_unavailable``.
 
 
-@router.get("/v1/tenants/{tenant}/reactors", tags=["runtime"])
-async def list_reactors(ctx: Ctx, tenant: Read) -> Response:
+@router.get(
+    "/v1/tenants/{tenant}/reactors",
+    tags=["runtime"],
+    responses=answers(m.ReactorList, errors={400: ("invalid_request",), 503: RUNTIME}),
+)
+async def list_reactors(ctx: Ctx, tenant: Read, page: Paging) -> Response:
     items = await ctx.events.reactor_views(tenant)
-    return json_response({"items": items, "total": len(items)})
+    return json_response(page.of(each(items, "last_fire_at")))
 
 
-@router.get("/v1/tenants/{tenant}/reactors/{name}", tags=["runtime"])
+@router.get(
+    "/v1/tenants/{tenant}/reactors/{name}",
+    tags=["runtime"],
+    responses=answers(m.ReactorDetail, errors={503: RUNTIME}),
+)
 async def get_reactor(ctx: Ctx, tenant: Read, name: str) -> Response:
-    return json_response(await ctx.events.reactor_view(tenant, name))
+    return json_response(stamped(await ctx.events.reactor_view(tenant, name), "last_fire_at"))
 
 
-@router.post("/v1/tenants/{tenant}/reactors/{name}/fire", tags=["runtime"])
+@router.post(
+    "/v1/tenants/{tenant}/reactors/{name}/fire",
+    tags=["runtime"],
+    responses=answers(
+        m.FireOut,
+        body=True,
+        errors={400: ("invalid_input",), 409: ("invalid_state",), 503: RUNTIME},
+    ),
+)
 async def fire_reactor(ctx: Ctx, tenant: Write, name: str, body: FireIn | None = None) -> Response:
     inputs = body.inputs if body is not None else None
     runs = await ctx.events.fire(tenant, name, inputs or None)
-    return json_response({"reactor": name, "runs": runs})
+    return json_response({"reactor": name, "runs": [stamped_run(r) for r in runs]})
 
 
-@router.post("/v1/tenants/{tenant}/reactors/{name}/pause", tags=["runtime"])
+COMMAND = answers(m.CommandOut, errors={409: ("invalid_state",), 503: RUNTIME})
+
+
+@router.post("/v1/tenants/{tenant}/reactors/{name}/pause", tags=["runtime"], responses=COMMAND)
 async def pause_reactor(ctx: Ctx, tenant: Write, name: str) -> Response:
     """Stop firing (events still accumulate); the same as the socket's ``pause``."""
     return json_response(await ctx.events.command(tenant, name, {"command": "pause"}))
 
 
-@router.post("/v1/tenants/{tenant}/reactors/{name}/resume", tags=["runtime"])
+@router.post("/v1/tenants/{tenant}/reactors/{name}/resume", tags=["runtime"], responses=COMMAND)
 async def resume_reactor(ctx: Ctx, tenant: Write, name: str) -> Response:
     """Fire again (at once when the criteria hold); the same as the socket's ``resume``."""
     return json_response(await ctx.events.command(tenant, name, {"command": "resume"}))
 
 
-@router.get("/v1/tenants/{tenant}/graphs", tags=["runtime"])
-async def list_graphs(ctx: Ctx, tenant: Read) -> Response:
+def graph_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A graph view of the API: its runs' ``started_at`` as RFC 3339."""
+    out = dict(item)
+    if out.get("last_run") is not None:
+        out["last_run"] = stamped_run(out["last_run"])
+    if "outputs" in out:
+        out["outputs"] = [stamped_run(r) for r in out["outputs"]]
+    return out
+
+
+@router.get(
+    "/v1/tenants/{tenant}/graphs",
+    tags=["runtime"],
+    responses=answers(m.GraphList, errors={400: ("invalid_request",), 503: RUNTIME}),
+)
+async def list_graphs(ctx: Ctx, tenant: Read, page: Paging) -> Response:
     items = await ctx.events.graph_views(tenant)
-    return json_response({"items": items, "total": len(items)})
+    return json_response(page.of([graph_item(i) for i in items]))
 
 
-@router.get("/v1/tenants/{tenant}/graphs/{name}", tags=["runtime"])
+@router.get(
+    "/v1/tenants/{tenant}/graphs/{name}",
+    tags=["runtime"],
+    responses=answers(m.GraphDetail, errors={503: RUNTIME}),
+)
 async def get_graph(ctx: Ctx, tenant: Read, name: str) -> Response:
     items = await ctx.events.graph_views(tenant, name)
     if not items:
         raise not_found(f"graph '{name}' in tenant '{tenant}'")
-    return json_response(items[0])
+    return json_response(graph_item(items[0]))
 
 
-@router.get("/v1/tenants/{tenant}/accumulators", tags=["runtime"])
-async def list_accumulators(ctx: Ctx, tenant: Read) -> Response:
+@router.get(
+    "/v1/tenants/{tenant}/accumulators",
+    tags=["runtime"],
+    responses=answers(m.AccumulatorList, errors={400: ("invalid_request",), 503: RUNTIME}),
+)
+async def list_accumulators(ctx: Ctx, tenant: Read, page: Paging) -> Response:
     items = await ctx.events.accumulator_views(tenant)
-    return json_response({"items": items, "total": len(items)})
+    return json_response(page.of(each(items, "last_event_at")))
 
 
-@router.post("/v1/tenants/{tenant}/accumulators/{name}/events", tags=["runtime"])
+@router.post(
+    "/v1/tenants/{tenant}/accumulators/{name}/events",
+    tags=["runtime"],
+    responses=answers(
+        m.PushOut,
+        body=True,
+        errors={400: ("invalid_input", "plugin_error"), 503: RUNTIME},
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"description": "the event"}}},
+        }
+    },
+)
 async def push_event(ctx: Ctx, request: Request, tenant: Write, name: str) -> Response:
     """One event. With the embedded event plane the answer has the fires it caused; with
     JetStream it comes once the broker confirmed the event, with its ``sequence`` (the

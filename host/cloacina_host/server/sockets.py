@@ -20,7 +20,7 @@ from ..log import get_logger
 from .access import ApiError, Principal, status_of
 from .auth import ws_scope
 from .context import Context, context_of
-from .responses import envelope
+from .responses import envelope, stamped, stamped_run
 from .streams import Inbox
 from .ws_commands import check_command
 
@@ -169,10 +169,24 @@ async def ws_reactor(ws: WebSocket, name: str) -> None:
                 reply = {"type": "error", "code": exc.code, "error": exc.message}
             except CloacinaError as exc:
                 reply = {"type": "error", "code": exc.code, "error": str(exc)}
-            await ws.send_text(orjson.dumps(reply).decode())
+            await ws.send_text(orjson.dumps(ws_reply(reply)).decode())
             sent.inc()
 
     await _serve(ctx, ws, "reactor", body)
+
+
+def ws_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reactor socket's reply with the API's RFC 3339 timestamps (``last_fire_at``, each
+    run's ``started_at``), as over HTTP."""
+    out = stamped(reply, "last_fire_at")
+    if isinstance(out.get("runs"), list):
+        out["runs"] = [stamped_run(run) for run in out["runs"]]
+    return out
+
+
+def output_frame(run: bytes) -> str:
+    """One run of the output stream as its text frame, ``started_at`` in RFC 3339."""
+    return orjson.dumps(stamped_run(orjson.loads(run))).decode()
 
 
 @router.websocket("/v1/ws/graph/{name}/outputs")
@@ -199,7 +213,7 @@ async def ws_outputs(ws: WebSocket, name: str) -> None:
                     taker.cancel()
                     break
                 for run in taker.result():
-                    await ws.send_text(run.decode())
+                    await ws.send_text(output_frame(run))
                     sent.inc()
         finally:
             await follower.close()

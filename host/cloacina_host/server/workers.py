@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from ..log import get_logger
+from . import models as m
 from .access import ApiError
 from .auth import Admin, Platform, Read, Write
 from .context import Ctx
-from .responses import json_response, not_found
+from .openapi import STORE, answers
+from .responses import Paging, json_response, not_found, stamped
 
 log = get_logger()
 
@@ -36,24 +38,29 @@ def _no_isolation(tenant: str) -> ApiError:
     )
 
 
-@router.get("/v1/replicas", tags=["replicas"])
-def list_replicas(ctx: Ctx, _: Platform) -> Response:
+WORKER = answers(m.WorkerOut, errors={409: ("no_worker",), 503: ("worker_unavailable", *STORE)})
+
+
+@router.get(
+    "/v1/replicas",
+    tags=["replicas"],
+    responses=answers(m.ReplicaList, tenant=False, errors={400: ("invalid_request",), 503: STORE}),
+)
+def list_replicas(ctx: Ctx, _: Platform, page: Paging) -> Response:
     """The replicas sharing this database: alive while their heartbeat is fresh."""
     now = time.time()
-    items = [r.to_dict(now) for r in ctx.plane.replicas.all()]
+    items = [
+        stamped(r.to_dict(now), "started_at", "heartbeat_at") for r in ctx.plane.replicas.all()
+    ]
     for item in items:
         item["self"] = item["id"] == ctx.plane.replica
-    return json_response(
-        {
-            "items": items,
-            "total": len(items),
-            "self": ctx.plane.replica,
-            "events": ctx.events.status(),
-        }
-    )
+    events = dict(ctx.events.status())
+    if "owned" in events:
+        events["owned"] = [stamped(o, "since") for o in events["owned"]]
+    return json_response({**page.of(items), "self": ctx.plane.replica, "events": events})
 
 
-@router.get("/v1/tenants/{tenant}/worker", tags=["workers"])
+@router.get("/v1/tenants/{tenant}/worker", tags=["workers"], responses=WORKER)
 def get_worker(ctx: Ctx, tenant: Read) -> Response:
     status = ctx.plane.worker_status(tenant)
     if status is None:
@@ -61,7 +68,7 @@ def get_worker(ctx: Ctx, tenant: Read) -> Response:
     return json_response({"tenant": tenant, **status})
 
 
-@router.post("/v1/tenants/{tenant}/restart", tags=["workers"])
+@router.post("/v1/tenants/{tenant}/restart", tags=["workers"], responses=WORKER)
 async def restart_worker(ctx: Ctx, tenant: Admin) -> Response:
     """Restart the tenant's worker and reload its packages (also after it was marked
     ``crashed``, which stops the automatic restarts)."""
@@ -72,7 +79,13 @@ async def restart_worker(ctx: Ctx, tenant: Admin) -> Response:
     return json_response({"tenant": tenant, **status})
 
 
-@router.post("/v1/tenants/{tenant}/packages/{ref}/retry", tags=["packages"])
+@router.post(
+    "/v1/tenants/{tenant}/packages/{ref}/retry",
+    tags=["packages"],
+    responses=answers(
+        m.PackageStatusOut, errors={503: ("worker_unavailable", "database_unavailable")}
+    ),
+)
 def retry_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
     """Let a quarantined package load again (also done by uploading it again)."""
     status = ctx.plane.retry(tenant, ref)
@@ -80,7 +93,11 @@ def retry_package(ctx: Ctx, tenant: Write, ref: str) -> Response:
     return json_response(body)
 
 
-@router.patch("/v1/tenants/{tenant}", tags=["tenants"])
+@router.patch(
+    "/v1/tenants/{tenant}",
+    tags=["tenants"],
+    responses=answers(m.TenantSettingsOut, body=True, errors={503: STORE}),
+)
 def patch_tenant(ctx: Ctx, tenant: str, body: TenantPatch, _: Platform) -> Response:
     """A tenant's settings, each changed only when given: ``call_deadline_seconds`` (null:
     the server's default) and ``require_signed`` (accept only signed packages)."""
