@@ -122,6 +122,7 @@ ONLY = {
     "msgpack": {"isolation/protocol", "events/snapshot"},
     "nats": {"events/broker"},
     "cryptography": {"packaging/signing"},
+    "yaml": {"cli/tables"},
     "pydantic": {"server"},  # request bodies and the OpenAPI answer models (server/models)
     "jsonschema": set(),  # a dev dependency: only tests/test_openapi.py checks answers with it
 }
@@ -140,8 +141,12 @@ PURE = {
 
 
 def unit(path: Path) -> str:
-    """A module's unit: its stem, or the subpackage it belongs to (``server/edge.py`` -> server)."""
+    """A module's unit: its stem, or the subpackage it belongs to (``server/edge.py`` -> server).
+    A ``__main__`` module, wherever it is, is an entry point that nothing imports
+    (``python -m cloacina_host.server`` runs the CLI's ``cloacina-server``): the top layer."""
     rel = path.relative_to(PKG)
+    if path.stem == "__main__":
+        return "__main__"
     return rel.parts[0] if len(rel.parts) > 1 else path.stem
 
 

@@ -282,8 +282,7 @@ def test_a_busy_metrics_address_stops_the_start(tmp_path: Path) -> None:
         )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.endswith(
-        f"cloacina-server: error: cannot serve metrics on 127.0.0.1:{taken}: "
-        "Address already in use\n"
+        f"Error: cannot serve metrics on 127.0.0.1:{taken}: Address already in use\n"
     ), proc.stderr
 
 

@@ -12,11 +12,13 @@ Exit codes: 0 ok, 1 usage or user error, 2 cannot reach the server, 3 not found,
 Modules: ``core`` (exit codes, errors, the group class), ``options`` (the shared remote
 options and what they resolve to), ``group`` (``main``, the group itself), and one module of
 commands per thing they manage: ``packages``, ``graphs``, ``reactors``, ``tenants``, ``keys``,
-``profiles``, ``services`` (demo, inspect-lib, daemon and server).
+``profiles``, ``services`` (demo, inspect-lib, daemon), ``serving`` (``server start``, also
+``cloacina-server``) with ``serverconf`` (its TOML config file).
 """
 
 from __future__ import annotations
 
 from .group import main
+from .serving import server_main
 
-__all__ = ["main"]
+__all__ = ["main", "server_main"]

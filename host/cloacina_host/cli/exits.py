@@ -91,3 +91,20 @@ class CloacinaGroup(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise UsageExit(exc) from exc
+
+
+class CloacinaCommand(click.Command):
+    """A command run on its own (``cloacina-server``) whose usage errors exit with status 1,
+    as :class:`CloacinaGroup`'s do."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise UsageExit(exc) from exc

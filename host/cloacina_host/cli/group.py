@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__, log
+from .completion import completion_command
 from .exits import CloacinaGroup
 from .graphs import graph_group
 from .keys import key_group
@@ -17,7 +18,8 @@ from .packages import package_group
 from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
 from .replicas import db_group, replica_group
-from .services import daemon_group, demo_command, inspect_lib, server_group
+from .services import daemon_group, demo_command, inspect_lib
+from .serving import server_group
 from .signers import signer_group
 from .tenants import tenant_group
 
@@ -65,5 +67,6 @@ for command in (
     accumulator_group,
     replica_group,
     db_group,
+    completion_command,
 ):
     main.add_command(command)

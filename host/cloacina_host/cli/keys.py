@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from .exits import to_stderr
-from .options import remote, remote_options
-from .tables import emit_json, show, table, when
+from .options import emit_json, remote, remote_options
+from .tables import show, table, when
 
 
 @click.group("key")

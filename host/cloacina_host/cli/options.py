@@ -16,10 +16,13 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from .. import log
 from ..errors import CloacinaError
+from ..isolation.settings import WORKER_FLAGS
 from .client import DEFAULT_SERVER, Client, segment
 from .config import Config, Profile, default_home
 from .exits import user_errors
+from .tables import STRUCTURED, emit_as
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,11 +59,12 @@ def _given(ctx: click.Context, name: str) -> Any:
 _OUTPUT = click.option(
     "-o",
     "--output",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "yaml", "id"]),
     default=None,
     expose_value=False,
     callback=_remember,
-    help="Human-readable tables, or JSON for scripts.  [default: table]",
+    help="Human-readable tables; JSON or the same data as YAML for scripts; id: only the "
+    "identifiers, one per line (for xargs).  [default: table]",
 )
 _REMOTE = [
     click.option(
@@ -105,7 +109,7 @@ _REMOTE = [
 
 
 def output_option(f: F) -> F:
-    """``-o table|json`` (also accepted on the group)."""
+    """``-o table|json|yaml|id`` (also accepted on the group)."""
     return _OUTPUT(f)
 
 
@@ -118,6 +122,16 @@ def remote_options(f: F) -> F:
 
 def output_of(ctx: click.Context) -> str:
     return str(_given(ctx, "output") or "table")
+
+
+def structured(ctx: click.Context) -> bool:
+    """Whether ``-o`` asks for data (json, yaml, id) rather than a table."""
+    return output_of(ctx) in STRUCTURED
+
+
+def emit_json(data: Any) -> None:
+    """Print a command's data as its ``-o`` asks: JSON, YAML or the identifiers."""
+    emit_as(data, output_of(click.get_current_context()))
 
 
 def home() -> Path:
@@ -166,7 +180,8 @@ class Remote:
 
     @property
     def json(self) -> bool:
-        return self.settings.output == "json"
+        """Whether the command prints data (``-o json|yaml|id``) rather than a table."""
+        return self.settings.output in STRUCTURED
 
     def path(self, *parts: str) -> str:
         """``/v1/tenants/<tenant>/<parts…>``, every part escaped."""
@@ -191,3 +206,39 @@ def remote(ctx: click.Context, *, tenant: bool = True) -> Iterator[Remote]:
                 if not s.tenant:
                     raise CloacinaError(f"no tenant given and the key is a platform key: {fix}")
             yield Remote(client, s)
+
+
+# ------------------------------------------------------------ the services' shared options
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CLOACINA_HOME",
+    show_envvar=True,
+    default=None,
+    help="State directory (SQLite database, library copies).  [default: ~/.cloacina]",
+)
+
+
+def worker_options(command: F) -> F:
+    """The worker flags (one table, ``isolation.settings.WORKER_FLAGS``) as click options."""
+    for flag in reversed(WORKER_FLAGS):
+        command = click.option(
+            flag.name,
+            flag.key,
+            envvar=flag.env,
+            show_envvar=True,
+            multiple=flag.multiple,
+            metavar=flag.metavar,
+            default=None,
+            help=flag.help[0].upper() + flag.help[1:] + ".",
+        )(command)
+    return command
+
+
+def service_logs(ctx: click.Context, json: bool | None = None, level: str | None = None) -> str:
+    """Long-running commands log at info unless a level was chosen (the command's own
+    ``--log-level``, else the group's)."""
+    chosen = str(level or ctx.meta.get(LOG_LEVEL) or "info")
+    log.configure(chosen, json=json)
+    return chosen

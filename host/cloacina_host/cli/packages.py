@@ -25,9 +25,9 @@ from ..packaging.pack import pack_project
 from ..packaging.probe import DEFAULT_TIMEOUT
 from ..packaging.signing import SIG_SUFFIX
 from .exits import to_stderr, user_errors
-from .options import Remote, output_of, output_option, remote, remote_options
+from .options import Remote, emit_json, output_option, remote, remote_options, structured
 from .signers import package_sign, write_signature
-from .tables import emit_json, fields, manifest_tables, show, table
+from .tables import fields, manifest_tables, show, table
 
 DAEMON_TENANT = "default"  # the tenant the local daemon reconciles into (daemon.TENANT)
 DAEMON_REPLICA = "local"  # and its replica id (daemon.REPLICA)
@@ -108,7 +108,7 @@ def package_inspect(ctx: click.Context, file: Path) -> None:
     """Show a .cloacina archive's manifest and declarations (after verifying it)."""
     with user_errors():
         manifest = read_archive(file).manifest
-    if output_of(ctx) == "json":
+    if structured(ctx):
         emit_json(manifest.to_dict())
         return
     console = Console(highlight=False)
@@ -207,7 +207,7 @@ def package_list(ctx: click.Context, data_dir: Path | None) -> None:
         columns = ["id", "name", "version", "status", "reason", "reactors", "graphs"]
         if any(len(i.get("replicas", [])) > 1 for i in items):  # servers on one database
             columns.append("summary")
-    if output_of(ctx) == "json":
+    if structured(ctx):
         emit_json(items)
         return
     show(table("packages", columns, [[i.get(c) for c in columns] for i in items]))

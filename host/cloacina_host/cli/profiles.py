@@ -6,8 +6,8 @@ import click
 
 from .config import Config
 from .exits import to_stderr, user_errors
-from .options import home, output_of, output_option
-from .tables import emit_json, show, table
+from .options import emit_json, home, output_option, structured
+from .tables import show, table
 
 
 @click.group("profile")
@@ -48,7 +48,7 @@ def profile_list(ctx: click.Context) -> None:
         }
         for p in sorted(config.profiles.values(), key=lambda p: p.name)
     ]
-    if output_of(ctx) == "json":
+    if structured(ctx):
         emit_json(rows)
         return
     show(

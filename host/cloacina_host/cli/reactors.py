@@ -8,8 +8,8 @@ from typing import Any
 import click
 import orjson
 
-from .options import remote, remote_options
-from .tables import emit_json, text_of
+from .options import emit_json, remote, remote_options
+from .tables import text_of
 
 
 @click.group("reactor")

@@ -8,8 +8,8 @@ import click
 
 from .config import default_home
 from .exits import user_errors
-from .options import remote, remote_options
-from .tables import emit_json, show, table, when
+from .options import emit_json, remote, remote_options
+from .tables import show, table, when
 
 
 @click.group("replica")

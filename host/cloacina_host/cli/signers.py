@@ -15,8 +15,8 @@ import click
 from ..errors import CloacinaError
 from ..packaging.signing import SIG_SUFFIX, generate_key, key_id, load_private, load_public, sign
 from .exits import to_stderr, user_errors
-from .options import remote, remote_options
-from .tables import emit_json, show, table, when
+from .options import emit_json, remote, remote_options
+from .tables import show, table, when
 
 
 @click.group("signer")

@@ -1,5 +1,6 @@
 """How ``cloacinactl`` shows things: rich tables that fit the terminal (falling back to
-``field: value`` lines), JSON, timestamps. No click here; cli decides what to show."""
+``field: value`` lines), JSON, YAML, bare identifiers, timestamps. No click here; cli decides
+what to show."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import yaml
 from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -15,9 +17,42 @@ from rich.text import Text
 
 from ..packaging.manifest import Manifest
 
+#: ``-o id``: a record's identifier is the first of these it has (signers' ``key_id``, the
+#: ``id`` of packages and keys, the ``name`` of tenants, reactors, graphs and profiles, the
+#: ``fire`` number of a graph's run).
+ID_FIELDS = ("key_id", "id", "name", "fire")
+#: the structured outputs (every ``-o`` but ``table``)
+STRUCTURED = ("json", "yaml", "id")
 
-def emit_json(data: Any) -> None:
-    print(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+def identifiers(data: Any) -> list[str]:
+    """What ``-o id`` prints: each record's identifier (:data:`ID_FIELDS`), in order; a
+    mapping without one (``{"reactors": […], "graphs": […]}``) gives those of its lists."""
+    if isinstance(data, list):
+        return [i for item in data for i in identifiers(item)]
+    if isinstance(data, dict):
+        for name in ID_FIELDS:
+            value = data.get(name)
+            if value is not None and value != "" and not isinstance(value, dict | list):
+                return [str(value)]
+        return [i for v in data.values() if isinstance(v, list) for i in identifiers(v)]
+    return []
+
+
+def render(data: Any, output: str, *, indent: bool = True) -> str:
+    """``data`` as ``-o json`` (indented, or one line), ``yaml`` or ``id`` prints it, with
+    its final newline."""
+    if output == "yaml":
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    if output == "id":
+        return "".join(f"{i}\n" for i in identifiers(data))
+    option = orjson.OPT_INDENT_2 if indent else 0
+    return orjson.dumps(data, option=option).decode() + "\n"
+
+
+def emit_as(data: Any, output: str) -> None:
+    """Print ``data`` as ``-o output`` asks (``json``, ``yaml`` or ``id``)."""
+    print(render(data, output), end="")
 
 
 def console() -> Console:
@@ -118,10 +153,55 @@ def show(*items: RenderableType) -> None:
         out.print(item)
 
 
-def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+def field_lines(pairs: Iterable[tuple[str, Any]]) -> list[str]:
     """``field: value`` lines, unaligned so they can be grepped literally."""
-    for name, value in pairs:
-        print(f"{name}: {text_of(value)}")
+    return [f"{name}: {text_of(value)}" for name, value in pairs]
+
+
+def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    """Print :func:`field_lines`."""
+    for line in field_lines(pairs):
+        print(line)
+
+
+def fire_count(kind: str, item: dict[str, Any]) -> int:
+    """What ``--watch`` counts: a reactor's fires, a graph's ok runs."""
+    return int(item.get("fires" if kind == "reactor" else "runs_ok") or 0)
+
+
+class FireRate:
+    """Fires per second between successive counts (``graph status --watch``)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, float] | None = None
+
+    def sample(self, count: int, at: float) -> float | None:
+        """The rate since the previous sample (None for the first). A count that went down
+        (the reactor was reloaded) counts from zero."""
+        last, self._last = self._last, (count, at)
+        if last is None or at <= last[1]:
+            return None
+        fired = count - last[0] if count >= last[0] else count
+        return fired / (at - last[1])
+
+
+def rate_text(kind: str, per_second: float | None) -> str:
+    unit = "fires/s" if kind == "reactor" else "runs/s"
+    return "measuring…" if per_second is None else f"{per_second:.2f} {unit}"
+
+
+def rate_line(kind: str, per_second: float | None, interval: float) -> str:
+    return f"fire rate: {rate_text(kind, per_second)} (over the last {interval:g}s)"
+
+
+def watch_line(kind: str, item: dict[str, Any], per_second: float | None) -> str:
+    """One ``--watch`` sample off a terminal: time, name, count and rate."""
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    if kind == "reactor":
+        count = f"fires {item.get('fires') or 0}"
+    else:
+        count = f"runs {item.get('runs_ok') or 0} ok {item.get('runs_failed') or 0} failed"
+    return f"{stamp} {kind} {item['name']}: {count}, {rate_text(kind, per_second)}"
 
 
 def criteria_text(item: dict[str, Any]) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from .client import segment
-from .options import remote, remote_options
-from .tables import emit_json, show, table, when
+from .options import emit_json, remote, remote_options
+from .tables import show, table, when
 
 
 @click.group("tenant")

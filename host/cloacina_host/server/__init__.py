@@ -14,12 +14,12 @@ FastAPI on uvicorn; only this subpackage names the web framework. Its modules:
 - :mod:`.context` is the per-app state the routes reach, :mod:`.streams` the queues
   between worker threads and the event loop, :mod:`.edge` the outermost ASGI layer
   and :mod:`.responses` the ``{error, code}`` envelope;
-- :mod:`.serve` runs it: :func:`run` (what ``cloacinactl server start`` calls) and
-  :func:`main` (``cloacina-server``).
+- :mod:`.serve` runs it: :func:`run` (what ``cloacina-server`` = ``cloacinactl server
+  start`` calls; the command line itself is ``cli/serving.py``).
 """
 
 from .asgi import create_app
 from .context import Settings
-from .serve import DEFAULT_HOST, DEFAULT_PORT, main, parse_bind, run
+from .serve import DEFAULT_HOST, DEFAULT_PORT, parse_bind, run
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings", "create_app", "main", "parse_bind", "run"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings", "create_app", "parse_bind", "run"]

@@ -1,5 +1,7 @@
-"""``python -m cloacina_host.server`` is ``cloacina-server``."""
+"""``python -m cloacina_host.server`` is ``cloacina-server`` (``cloacinactl server start``).
 
-from .serve import main
+An entry point: nothing imports it, so it sits above every layer and may reach the CLI."""
 
-main()
+from ..cli import server_main
+
+server_main()

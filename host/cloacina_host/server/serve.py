@@ -1,6 +1,6 @@
-"""Running the server: ``cloacina-server`` flags, the bind address, uvicorn and signals."""
+"""Running the server: the bind address, uvicorn and signals (its command line,
+``cloacina-server`` = ``cloacinactl server start``, is ``cli/serving.py``)."""
 
-import argparse
 import dataclasses
 import os
 import signal
@@ -11,13 +11,12 @@ from types import FrameType
 
 import uvicorn
 
-from .. import log as logsetup
 from ..control.plane import ControlPlane, default_data_dir
 from ..control.store import Store
 from ..control.tickets import TICKET_TTL
-from ..errors import CloacinaError, InvalidInputError
+from ..errors import InvalidInputError
 from ..events.broker import EventSettings
-from ..isolation.settings import WORKER_FLAGS, Isolation, WorkerSettings, worker_settings
+from ..isolation.settings import Isolation, WorkerSettings
 from ..log import get_logger
 from .access import METRICS_AUTH, authorize_metrics
 from .asgi import create_app
@@ -193,106 +192,3 @@ def _metrics_listener(
 
 def _exit_ok(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``cloacina-server``: flags fall back to environment variables."""
-    parser = argparse.ArgumentParser(
-        prog="cloacina-server", description="Serve the cloacina HTTP and WebSocket API."
-    )
-    parser.add_argument(
-        "--bind",
-        default=os.environ.get("CLOACINA_BIND") or f"{DEFAULT_HOST}:{DEFAULT_PORT}",
-        help="HOST:PORT to listen on (env CLOACINA_BIND; default %(default)s)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=os.environ.get("CLOACINA_HOME") or None,
-        help="state directory (env CLOACINA_HOME; default ~/.cloacina)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("CLOACINA_DATABASE_URL") or None,
-        help="postgresql://… (env CLOACINA_DATABASE_URL; default SQLite in the data directory)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=os.environ.get("CLOACINA_LOG_LEVEL") or "info",
-        help="log level (env CLOACINA_LOG_LEVEL; default %(default)s)",
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=sorted(logsetup.FORMATS),
-        default=os.environ.get("CLOACINA_LOG_FORMAT") or "auto",
-        help="json: one JSON object per line; console: readable lines (coloured on a "
-        "terminal unless NO_COLOR is set); auto: json unless standard error is a terminal "
-        "(env CLOACINA_LOG_FORMAT; default %(default)s)",
-    )
-    parser.add_argument(
-        "--metrics-bind",
-        default=os.environ.get("CLOACINA_METRICS_BIND") or None,
-        metavar="HOST:PORT",
-        help="serve /metrics on this separate address instead (env CLOACINA_METRICS_BIND)",
-    )
-    parser.add_argument(
-        "--metrics-token",
-        default=os.environ.get("CLOACINA_METRICS_TOKEN") or None,
-        help="a bearer token that may read the metrics besides a platform admin key "
-        "(env CLOACINA_METRICS_TOKEN, which keeps it out of the process list)",
-    )
-    parser.add_argument(
-        "--metrics-auth",
-        choices=METRICS_AUTH,
-        default=os.environ.get("CLOACINA_METRICS_AUTH") or "auto",
-        help="auto: a token is needed unless the metrics address is loopback; always: "
-        "everywhere (env CLOACINA_METRICS_AUTH; default %(default)s)",
-    )
-    parser.add_argument(
-        "--replica-id",
-        default=os.environ.get("CLOACINA_REPLICA_ID") or None,
-        help="this replica's id among the servers sharing one database, stable across "
-        "restarts (env CLOACINA_REPLICA_ID; default: generated at start)",
-    )
-    parser.add_argument(
-        "--events",
-        default=os.environ.get("CLOACINA_EVENTS") or "embedded",
-        metavar="embedded|nats://HOST:PORT",
-        help="the event plane: 'embedded' (default; events go straight to the accepting "
-        "replica's workers) or a NATS JetStream URL (env CLOACINA_EVENTS)",
-    )
-    for flag in WORKER_FLAGS:
-        parser.add_argument(
-            flag.name,
-            default=flag.default(),
-            action="append" if flag.multiple else "store",
-            metavar=flag.metavar,
-            help=f"{flag.help} (env {flag.env})",
-        )
-    args = parser.parse_args(argv)
-    try:
-        host, port = parse_bind(args.bind)
-        if args.metrics_bind:
-            parse_bind(args.metrics_bind)
-        isolation, workers = worker_settings(vars(args), args.log_level)
-        event_settings(args.events)
-    except InvalidInputError as exc:
-        parser.error(str(exc))
-    logsetup.configure(args.log_level, json=logsetup.FORMATS[args.log_format])
-    try:
-        run(
-            args.data_dir,
-            host,
-            port,
-            args.database_url,
-            log_level=args.log_level,
-            metrics_bind=args.metrics_bind,
-            metrics_token=args.metrics_token,
-            metrics_auth=args.metrics_auth,
-            isolation=isolation,
-            workers=workers,
-            replica=args.replica_id,
-            events=args.events,
-        )
-    except CloacinaError as exc:
-        parser.exit(1, f"cloacina-server: error: {exc}\n")
