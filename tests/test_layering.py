@@ -65,6 +65,7 @@ INNER: dict[str, dict[str, int]] = {
         "elf": 0,
         "probe": 0,
         "signing": 0,
+        "sdk": 0,
         "archive": 1,
         "identity": 1,
         "build": 2,

@@ -17,6 +17,7 @@ from .packages import package_group
 from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
 from .replicas import db_group, replica_group
+from .sdk import sdk_group
 from .services import daemon_group, demo_command, inspect_lib, server_group
 from .signers import signer_group
 from .tenants import tenant_group
@@ -65,5 +66,6 @@ for command in (
     accumulator_group,
     replica_group,
     db_group,
+    sdk_group,
 ):
     main.add_command(command)
