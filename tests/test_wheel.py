@@ -126,6 +126,24 @@ def test_wheel_contents(wheel: Path) -> None:
     assert "cloacinactl = cloacina_host.cli:main" in entry_points
 
 
+def test_wheel_metadata_is_what_an_index_wants(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert "cloacina_host/py.typed" in names
+    (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert "Apache License" in archive.read(licence).decode()
+    metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    lines = metadata.splitlines()
+    assert "Classifier: License :: OSI Approved :: Apache Software License" in lines
+    assert "Provides-Extra: postgres" in lines
+    # psycopg comes only with the [postgres] extra (and dev, which the tests install).
+    psycopg = [line for line in lines if line.startswith("Requires-Dist: psycopg")]
+    assert psycopg and all("extra ==" in line for line in psycopg)
+    assert any('extra == "postgres"' in line for line in psycopg)
+    for imported in ("starlette", "pydantic", "anyio", "fastapi", "cffi"):
+        assert any(line.startswith(f"Requires-Dist: {imported}") for line in lines), imported
+
+
 def test_sdk_dirs_point_into_the_installed_package(fresh: FreshVenv) -> None:
     site = next((fresh.root / "lib").glob("python3*/site-packages"))
     package = site / "cloacina_host"
