@@ -15,6 +15,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
 
 from skips import missing_tool
 
@@ -124,6 +126,39 @@ def test_wheel_contents(wheel: Path) -> None:
         .decode()
     )
     assert "cloacinactl = cloacina_host.cli:main" in entry_points
+
+
+def test_bundled_libraries_need_only_libc(wheel: Path, tmp_path: Path) -> None:
+    # cJSON is compiled into them (plugins/examples/c/vendor): nothing for auditwheel to graft,
+    # which the host could not find anyway (it dlopens a unique copy in a scratch directory).
+    archive = zipfile.ZipFile(wheel)
+    libs = [n for n in archive.namelist() if n.startswith("cloacina_host/plugins/")]
+    assert libs
+    for name in libs:
+        path = tmp_path / Path(name).name
+        path.write_bytes(archive.read(name))
+        with path.open("rb") as f:
+            dynamic = ELFFile(f).get_section_by_name(".dynamic")
+            assert isinstance(dynamic, DynamicSection)
+            needed = [t.needed for t in dynamic.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+        assert needed == ["libc.so.6"], (name, needed)
+
+
+def test_auditwheel_gives_a_manylinux_tag(wheel: Path, tmp_path: Path) -> None:
+    auditwheel = Path(sys.executable).parent / "auditwheel"
+    if not auditwheel.is_file():
+        missing_tool("auditwheel is not installed (it is a dev dependency: scripts/setup.sh)")
+    env = {**os.environ, "PATH": f"{auditwheel.parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [str(auditwheel), "repair", "--wheel-dir", str(tmp_path), str(wheel)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (repaired,) = tmp_path.glob("cloacina_host-*.whl")
+    assert "-py3-none-manylinux" in repaired.name
+    assert not any(".libs/" in n for n in zipfile.ZipFile(repaired).namelist())  # no grafts
 
 
 def test_wheel_metadata_is_what_an_index_wants(wheel: Path) -> None:

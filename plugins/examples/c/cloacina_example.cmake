@@ -27,3 +27,14 @@ if(SKBUILD)
 else()
   set(CLOACINA_PLUGIN_INSTALL_DIR lib/cloacina/plugins)
 endif()
+
+# The wheel's bundled examples compile the vendored cJSON in (vendor/README.md; pyproject.toml
+# turns this on): the wheel then depends on no system library but libc. Other builds link the
+# system's libcjson.
+option(CLOACINA_VENDORED_CJSON "Compile the vendored cJSON into the example plugins" OFF)
+if(CLOACINA_VENDORED_CJSON AND NOT TARGET cloacina_example_cjson)
+  add_library(cloacina_example_cjson STATIC ${CMAKE_CURRENT_LIST_DIR}/vendor/cjson/cJSON.c)
+  set_target_properties(cloacina_example_cjson PROPERTIES POSITION_INDEPENDENT_CODE ON
+                                                          C_VISIBILITY_PRESET hidden)
+  target_include_directories(cloacina_example_cjson PUBLIC ${CMAKE_CURRENT_LIST_DIR}/vendor)
+endif()
