@@ -49,7 +49,8 @@ def package_build(directory: Path) -> None:
     """Build the Cargo crate or CMake project in DIRECTORY (default: .).
 
     Cargo crates build with `cargo build --release --lib` (panics unwind); CMake projects
-    configure into DIRECTORY/build (Release) and build there. The build tool's output streams
+    configure into DIRECTORY/build (Release, with -DCloacina_DIR set to this install's SDK so
+    find_package(Cloacina) finds it) and build there. The build tool's output streams
     to stderr; the built library's path is printed on stdout.
     """
     with user_errors():
