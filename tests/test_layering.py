@@ -4,6 +4,10 @@ only server and cli name their frameworks; the pure modules stay pure."""
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "host" / "cloacina_host"
@@ -65,6 +69,7 @@ INNER: dict[str, dict[str, int]] = {
         "elf": 0,
         "probe": 0,
         "signing": 0,
+        "sdk": 0,
         "archive": 1,
         "identity": 1,
         "build": 2,
@@ -260,3 +265,32 @@ def test_migrations_name_only_alembic_and_sqlalchemy() -> None:
             assert name in {"__future__", "alembic", "sqlalchemy"}, (
                 f"{path.relative_to(PKG)} imports {name}"
             )
+
+
+def _requirement_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_library_is_declared() -> None:
+    """A library the package imports is a dependency of its own in pyproject.toml (not only
+    something another dependency happens to bring), or of an extra: psycopg is [postgres]."""
+    project = tomllib.loads((PKG.parents[1] / "pyproject.toml").read_text())["project"]
+    declared = {_requirement_name(r) for r in project["dependencies"]}
+    extras = {_requirement_name(r) for r in project["optional-dependencies"]["postgres"]}
+    distributions = importlib.metadata.packages_distributions()
+    imported = {
+        name
+        for path in sources()
+        for name in imports(path)
+        if not name.startswith((".", ":")) and name not in sys.stdlib_module_names
+    }
+    assert imported, "no third-party import found"
+    for name in sorted(imported):
+        dists = {_requirement_name(d) for d in distributions.get(name, [])}
+        assert dists, f"{name} is imported but not installed"
+        if name == "psycopg":  # imported only on PostgreSQL (control/replicas, lazily)
+            assert dists & extras, "psycopg must be the [postgres] extra"
+            assert not dists & declared, "psycopg must not be a base dependency"
+            continue
+        assert dists & declared, f"{name} is imported but {sorted(dists)} is not declared"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from cloacina_host.control.daemon import Daemon
 from cloacina_host.control.status import PackageStatus, State
 from cloacina_host.control.store import ConflictError, Store, hash_key
-from cloacina_host.errors import InvalidInputError, NotFoundError
+from cloacina_host.errors import CloacinaError, InvalidInputError, NotFoundError
 from cloacina_host.packaging.archive import read_archive
 from log_capture import capture_logs
 
@@ -134,3 +135,13 @@ def test_data_dir_and_database_are_private(
         ("data_dir_tightened", str(data), "0o755"),
         ("database_file_tightened", str(db), "0o644"),
     }
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@localhost/db", "postgresql+psycopg://u@h/db"])
+def test_postgresql_without_its_driver_names_the_extra(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # psycopg is the [postgres] extra: without it, a PostgreSQL URL says what to install.
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(CloacinaError, match=r"pip install cloacina_host\[postgres\]"):
+        Store(url)

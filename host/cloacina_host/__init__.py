@@ -21,8 +21,16 @@ from .errors import (
     ReactorNotLoadedError,
     TopologyError,
 )
+from .packaging.sdk import include_dir
 
 __version__ = "0.1.0"
+
+
+def get_include() -> str:
+    """The directory of the C SDK headers (``cloacina_plugin.h``, ``cloacina_sdk.h``) in this
+    installed package, for a compiler's ``-I`` (as ``cloacinactl sdk include`` prints it)."""
+    return str(include_dir())
+
 
 __all__ = [
     "AbiError",
@@ -42,4 +50,5 @@ __all__ = [
     "TopologyError",
     "UnloadReport",
     "__version__",
+    "get_include",
 ]

@@ -1,7 +1,7 @@
 """The tutorial's scenario in-process: binding, firing, the guard and the safe unload order.
 
-Run with ``cloacinactl demo --publisher LIB --subscriber LIB`` (``make demo`` builds the
-C example plugins and runs it).
+Run with ``cloacinactl demo`` (the C example libraries the wheel bundles) or ``cloacinactl
+demo --publisher LIB --subscriber LIB`` (``make demo-local`` builds the C examples and runs it).
 """
 
 from __future__ import annotations
@@ -12,6 +12,18 @@ from pathlib import Path
 from ..core.host import Host
 from ..core.runtime import Runtime
 from ..errors import CloacinaError
+from ..packaging.sdk import bundled_library
+
+#: The libraries the wheel bundles (CMakeLists.txt installs them into cloacina_host/plugins/).
+BUNDLED = {
+    "publisher": "libpricing_publisher.so",
+    "subscriber": "libpricing_subscriber.so",
+}
+
+
+def bundled(role: str) -> Path:
+    """The bundled example library for ``role`` (``publisher`` or ``subscriber``)."""
+    return bundled_library(BUNDLED[role])
 
 
 def _status(rt: Runtime, reactor: str) -> str:

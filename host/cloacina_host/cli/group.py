@@ -18,6 +18,7 @@ from .packages import package_group
 from .profiles import profile_group
 from .reactors import accumulator_group, reactor_group
 from .replicas import db_group, replica_group
+from .sdk import sdk_group
 from .services import daemon_group, demo_command, inspect_lib
 from .serving import server_group
 from .signers import signer_group
@@ -68,5 +69,6 @@ for command in (
     replica_group,
     db_group,
     completion_command,
+    sdk_group,
 ):
     main.add_command(command)

@@ -21,7 +21,7 @@ from rich.progress import (
 from ..errors import CloacinaError
 from ..packaging.archive import read_archive
 from ..packaging.build import build_project
-from ..packaging.pack import pack_project
+from ..packaging.pack import pack_library, pack_project
 from ..packaging.probe import DEFAULT_TIMEOUT
 from ..packaging.signing import SIG_SUFFIX
 from .exits import to_stderr, user_errors
@@ -49,7 +49,8 @@ def package_build(directory: Path) -> None:
     """Build the Cargo crate or CMake project in DIRECTORY (default: .).
 
     Cargo crates build with `cargo build --release --lib` (panics unwind); CMake projects
-    configure into DIRECTORY/build (Release) and build there. The build tool's output streams
+    configure into DIRECTORY/build (Release, with -DCloacina_DIR set to this install's SDK so
+    find_package(Cloacina) finds it) and build there. The build tool's output streams
     to stderr; the built library's path is printed on stdout.
     """
     with user_errors():
@@ -60,7 +61,25 @@ def package_build(directory: Path) -> None:
 @package_group.command(
     "pack", short_help="Validate the built library and write <name>-<version>.cloacina."
 )
-@_PROJECT_DIR
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--library",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Pack this library (built any way) instead of a project's: its name and version "
+    "are the ones it declares; no project directory is read.",
+)
+@click.option(
+    "--language",
+    type=click.Choice(["c", "rust"]),
+    default=None,
+    help="With --library: the manifest's language.  [default: rust if rustc built it, else c]",
+)
+@click.option(
+    "--description",
+    default="",
+    help="With --library: the manifest's description.",
+)
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -82,18 +101,41 @@ def package_build(directory: Path) -> None:
     help="Sign the archive with this private key (`signer keygen`): writes <archive>.sig.",
 )
 def package_pack(
-    directory: Path, out_dir: Path | None, timeout: float, key_file: Path | None
+    directory: Path | None,
+    library: Path | None,
+    language: str | None,
+    description: str,
+    out_dir: Path | None,
+    timeout: float,
+    key_file: Path | None,
 ) -> None:
-    """Validate DIRECTORY's built library and write <name>-<version>.cloacina.
+    """Validate DIRECTORY's built library (default: .) and write <name>-<version>.cloacina.
 
     The library is opened in a child process first, so a broken one cannot crash this
     command; its ABI, declarations and graph topologies are checked, and its declared name
     and version must match the project's package.toml (or Cargo.toml / CMakeLists.txt).
+    With --library FILE, that library is packed as it is (e.g. one built with `cc -shared`).
     Prints the archive's file name on stdout.
     """
+    if library is not None and directory is not None:
+        raise click.UsageError("give a project DIRECTORY or --library FILE, not both")
+    if library is None and (language is not None or description):
+        raise click.UsageError("--language and --description go with --library")
     with user_errors():
-        to_stderr(f"Packing {directory}")
-        archive = pack_project(directory, out_dir, timeout=timeout, status=to_stderr)
+        if library is not None:
+            to_stderr(f"Packing {library}")
+            archive = pack_library(
+                library,
+                out_dir,
+                language=language,
+                description=description,
+                timeout=timeout,
+                status=to_stderr,
+            )
+        else:
+            project = directory or Path(".")
+            to_stderr(f"Packing {project}")
+            archive = pack_project(project, out_dir, timeout=timeout, status=to_stderr)
         if key_file is not None:
             sig = write_signature(archive, key_file)
             to_stderr(f"Signed it: {sig.name}")

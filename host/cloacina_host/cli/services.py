@@ -22,17 +22,22 @@ from .options import data_dir_option, service_logs, worker_options
 @click.option(
     "--publisher",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The pricing-publisher library (.so).",
+    default=None,
+    help="The pricing-publisher library (.so).  [default: the one the package bundles]",
 )
 @click.option(
     "--subscriber",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The pricing-subscriber library (.so).",
+    default=None,
+    help="The pricing-subscriber library (.so).  [default: the one the package bundles]",
 )
-def demo_command(publisher: Path, subscriber: Path) -> None:
-    """Run the tutorial's scenario in-process and print every step."""
+def demo_command(publisher: Path | None, subscriber: Path | None) -> None:
+    """Run the tutorial's scenario in-process and print every step.
+
+    Without --publisher/--subscriber it runs the C example libraries the wheel bundles."""
+    with user_errors():
+        publisher = publisher or demo.bundled("publisher")
+        subscriber = subscriber or demo.bundled("subscriber")
     sys.exit(demo.run(publisher, subscriber, out=click.echo))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import secrets
 import threading
@@ -113,6 +114,11 @@ class Store:
     """All durable state of one host (daemon or server)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
+        if url.startswith("postgresql") and importlib.util.find_spec("psycopg") is None:
+            raise CloacinaError(
+                "a postgresql:// database URL needs the PostgreSQL driver psycopg, which is "
+                "not installed: pip install cloacina_host[postgres]"
+            )
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         kwargs: dict[str, Any] = {"future": True}

@@ -23,9 +23,10 @@ from typing import Any
 import orjson
 
 from ..core.header import ENTRY_SYMBOL
-from ..errors import BuildError
+from ..errors import BuildError, PackageError
 from .elf import exports_symbol
 from .identity import project_kind, read_identity
+from .sdk import cmake_dir
 
 __all__ = ["CMAKE_BUILD_DIR", "Echo", "build_project", "locate_library"]
 
@@ -173,6 +174,16 @@ def _cargo_library(project_dir: Path) -> Path:
 # --------------------------------------------------------------------------- cmake
 
 
+def _sdk_defines() -> list[str]:
+    """``-DCloacina_DIR=`` of this install's SDK, so ``find_package(Cloacina)`` finds the SDK
+    of the host that will load the plugin with nothing else set; none when this install
+    carries no SDK (a project may not need it)."""
+    try:
+        return [f"-DCloacina_DIR={cmake_dir()}"]
+    except PackageError:
+        return []
+
+
 def _cmake_build(project_dir: Path, echo: Echo) -> None:
     cmake = _cmake()
     build = project_dir / CMAKE_BUILD_DIR
@@ -181,6 +192,7 @@ def _cmake_build(project_dir: Path, echo: Echo) -> None:
     query.parent.mkdir(parents=True, exist_ok=True)
     query.touch()
     configure = [cmake, "-S", str(project_dir), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"]
+    configure += _sdk_defines()
     _stream(configure, label="cmake (configure)", project_dir=project_dir, echo=echo)
     _stream(
         [cmake, "--build", str(build), "--parallel"],

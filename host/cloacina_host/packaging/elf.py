@@ -8,7 +8,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-__all__ = ["exports_symbol"]
+__all__ = ["exports_symbol", "language_of"]
 
 _EXPORTED_BINDINGS = ("STB_GLOBAL", "STB_WEAK")
 _EXPORTED_VISIBILITY = ("STV_DEFAULT", "STV_PROTECTED")
@@ -38,3 +38,18 @@ def exports_symbol(path: Path, symbol: str) -> bool:
         except (ELFError, ValueError, KeyError, OSError):
             return False
     return False
+
+
+def language_of(path: Path) -> str:
+    """``"rust"`` if rustc built the library (its ``.comment`` section says ``rustc version``),
+    else ``"c"``; read from the file, never loaded."""
+    with Path(path).open("rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return "c"
+        f.seek(0)
+        try:
+            comment = ELFFile(f).get_section_by_name(".comment")
+            data = b"" if comment is None else comment.data()
+        except (ELFError, ValueError, KeyError, OSError):
+            return "c"
+    return "rust" if b"rustc version" in data else "c"

@@ -12,6 +12,7 @@ from ..errors import PackageError
 from ..types import PackageDecl
 from .archive import read_library, write_archive
 from .build import Echo, locate_library
+from .elf import language_of
 from .identity import ProjectKind, project_kind, read_identity
 from .manifest import Manifest, archive_name, declarations_of
 from .probe import DEFAULT_TIMEOUT, probe_library
@@ -81,17 +82,33 @@ def pack_project(
 
 def pack_library(
     library: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
     *,
-    language: str,
+    language: str | None = None,
     description: str = "",
     timeout: float = DEFAULT_TIMEOUT,
+    status: Echo | None = None,
 ) -> Path:
-    """Validate an already built ``library`` in a child process (:func:`probe_library`) and
-    write its archive to ``out_dir``; the identity comes from the library's declarations."""
+    """Validate an already built ``library`` (built any way: CMake, cargo, ``cc -shared``) in a
+    child process (:func:`probe_library`) and write its archive to ``out_dir`` (default: the
+    current directory). No project directory is read: the name and version are the ones the
+    library declares; ``language`` defaults to what built it (:func:`~.elf.language_of`)."""
+    say = status or (lambda _line: None)
     path = Path(library)
+    if not path.is_file():
+        raise PackageError(f"library {str(path)!r} does not exist or is not a file")
+    data = read_library(path, path.name)
+    say(f"Validating {path} in a child process")
     decl = probe_library(path, timeout=timeout)
-    return archive_library(path, decl, out_dir, language=language, description=description)
+    say(f"Writing {archive_name(decl.name, decl.version)}")
+    return archive_library(
+        path,
+        decl,
+        Path.cwd() if out_dir is None else out_dir,
+        language=language_of(path) if language is None else language,
+        description=description,
+        data=data,
+    )
 
 
 def archive_library(
