@@ -41,12 +41,13 @@ stamp=.venv/.cloacina-installed
 # the editable install maps each module it saw, so a module added or removed means reinstalling;
 # it also copies the ABI and C SDK headers into the package (cloacina_host/include), so a change
 # to either means reinstalling too (the host reads its constants from the copy)
-want=$( (cat pyproject.toml CMakeLists.txt abi/cloacina_plugin.h plugins/sdk/c/cloacina_sdk.h
+want=$( (cat pyproject.toml constraints.txt CMakeLists.txt abi/cloacina_plugin.h plugins/sdk/c/cloacina_sdk.h
          find host -name '*.py' | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing cloacina-host (editable) and its dev tools into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # constraints.txt: the versions the suite was last run with (CI installs exactly these)
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   echo "$want" > "$stamp"
 fi
 echo "setup: ready (.venv/bin/cloacinactl)"
