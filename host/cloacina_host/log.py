@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 ROOT = "cloacina"
@@ -37,12 +38,28 @@ _SHARED: list[Any] = [
 ]
 
 
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """The stdlib bound logger, asking the level first: a call whose level is off returns
+    before any processor runs (``filter_by_level`` alone drops it by raising, which costs
+    microseconds per call)."""
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._logger.isEnabledFor(logging.DEBUG):
+            return super().debug(event, *args, **kw)
+        return None
+
+    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._logger.isEnabledFor(logging.INFO):
+            return super().info(event, *args, **kw)
+        return None
+
+
 def get_logger(name: str = ROOT) -> Any:
     """A structlog logger for ``name`` (``cloacina`` or below it): silent unless logging is
     configured, cheap when its level is off."""
     return structlog.wrap_logger(
         logging.getLogger(name),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_BoundLogger,
         processors=[
             structlog.stdlib.filter_by_level,
             *_SHARED,
@@ -57,10 +74,16 @@ def get_logger(name: str = ROOT) -> Any:
 FORMATS: dict[str, bool | None] = {"auto": None, "json": True, "console": False}
 
 
+def _json_line(event: Any, **_: Any) -> str:
+    """orjson for the JSON lines (several times faster than the stdlib's encoder); a value
+    it cannot encode is written as its ``str``."""
+    return orjson.dumps(event, default=str).decode()
+
+
 def _renderer(out: TextIO, json: bool | None) -> Any:
     as_json = not out.isatty() if json is None else json
     if as_json:
-        return structlog.processors.JSONRenderer()
+        return structlog.processors.JSONRenderer(serializer=_json_line)
     colors = out.isatty() and not os.environ.get("NO_COLOR")
     return structlog.dev.ConsoleRenderer(colors=colors)
 
