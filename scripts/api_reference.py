@@ -111,7 +111,11 @@ def render() -> str:
         if n not in errors and n not in ("Host", "Runtime", "GraphRun", "UnloadReport")
     ]
     for name in rest:
-        lines += _class(name, getattr(cloacina_host, name))
+        obj = getattr(cloacina_host, name)
+        if inspect.isfunction(obj):
+            lines += [f"## `{_signature(name, obj)}`", "", _doc(obj), ""]
+        else:
+            lines += _class(name, obj)
     lines += _errors(errors)
     return "\n".join(lines).rstrip() + "\n"
 
