@@ -80,7 +80,7 @@ step "6. Upload the subscriber: step 5 binds price_consumer to PriceReactor by n
 show cloacinactl package upload "$SUBSCRIBER_ARCHIVE" --tenant acme
 show cloacinactl graph status PriceReactor --tenant acme
 echo "-- the server log shows the reconciler's steps:"
-grep -E '"event": "(load_step|load_step_skipped|graph_bound)"' "$WORK/server.log" | jq -r '
+grep -E '"event": ?"(load_step|load_step_skipped|graph_bound)"' "$WORK/server.log" | jq -r '
   if .event == "load_step_skipped" then "  \(.package): step \(.step) (\(.title)) skipped: nothing declared"
   elif .event == "load_step" then "  \(.package): step \(.step) (\(.title)): \(.names | join(", "))"
   else "  \(.package): bound \(.graph) to \(.reactor) (owned by \(.reactor_package))" end' || true

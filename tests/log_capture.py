@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 
 class _Collect(logging.Handler):
     def __init__(self, events: list[dict[str, Any]]) -> None:
@@ -31,3 +33,16 @@ def capture_logs(name: str = "cloacina") -> Iterator[list[dict[str, Any]]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def log_events(stream: bytes) -> list[str]:
+    """The ``event`` of every JSON log line in a process's captured output."""
+    events = []
+    for line in stream.splitlines():
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("event"), str):
+            events.append(item["event"])
+    return events
