@@ -544,3 +544,40 @@ def test_the_server_restarts_clean_on_the_same_data_dir(
     assert packages["evasive-init-segv"]["status"] == "crashed"
     assert packages["pricing-subscriber"]["status"] == "loaded"
     assert worker(srv, tenant)["restarts"] == 0  # it started once, and did not die
+
+
+def test_views_answer_while_the_last_package_is_deleted(
+    server: Server, c_archives: dict[str, Path]
+) -> None:
+    """Deleting a tenant's last package stops its worker; a view asked at that moment answers
+    what the tenant now has (nothing), never 503."""
+    tenant, key = server.tenant(f"v-{uuid.uuid4().hex[:6]}")
+    answers: list[int] = []
+    for _ in range(4):
+        assert server.upload(tenant, key, c_archives["pricing-publisher"]).status_code == 201
+        done = threading.Event()
+
+        def hammer(done: threading.Event = done) -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as client:
+                while not done.is_set():
+                    for view in ("reactors", "accumulators", "graphs"):
+                        r = client.get(
+                            f"/v1/tenants/{tenant}/{view}",
+                            headers={"Authorization": f"Bearer {key}"},
+                        )
+                        answers.append(r.status_code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            deleted = server.request(
+                "DELETE", f"/v1/tenants/{tenant}/packages/pricing-publisher", key
+            )
+            assert deleted.status_code == 200, deleted.text
+            time.sleep(0.3)
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+    assert answers and set(answers) == {200}, sorted(set(answers))

@@ -36,6 +36,10 @@ class RemoteTenant:
         self._empty = LocalTenant.create(worker.tenant)
         #: Versions being loaded right now, by package (to name what a death interrupted).
         self.loading: dict[str, LibraryRef] = {}
+        #: Set when the last package went and the worker is being stopped on purpose (until
+        #: the next load): a view that meets the stopping worker answers what the tenant now
+        #: has, nothing, rather than "unavailable".
+        self._emptied = False
 
     @property
     def tenant(self) -> str:
@@ -55,6 +59,7 @@ class RemoteTenant:
             "library": ref.path.read_bytes(),
         }
         self.loading[ref.name] = ref
+        self._emptied = False
         try:
             return protocol.decl_from_wire(self.worker.call(op, args, start=True))
         finally:
@@ -72,6 +77,7 @@ class RemoteTenant:
             return local.unload(package)  # raises not found: nothing is loaded
         report = protocol.report_from_wire(self.worker.call("unload", {"package": package}))
         if not self.worker.call("packages", {}):
+            self._emptied = True
             self.worker.stop()  # nothing left to run: the worker goes until the next load
         return report
 
@@ -179,10 +185,15 @@ class RemoteTenant:
     # ------------------------------------------------------------------ views
 
     def _view(self, op: str, args: dict[str, Any], empty: Any) -> Any:
-        local = self._local()
-        if local is not None:
-            return empty(local)
-        return self.worker.call(op, args)
+        try:
+            local = self._local()
+            if local is not None:
+                return empty(local)
+            return self.worker.call(op, args)
+        except WorkerUnavailableError:
+            if self._emptied:  # it is stopping because nothing is left: an empty tenant
+                return empty(self._empty)
+            raise
 
     def has(self, kind: Kind, name: str) -> bool:
         return bool(self._view("has", {"kind": kind, "name": name}, lambda t: t.has(kind, name)))
