@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from ..control.plane import ControlPlane
 from ..control.status import State
-from ..control.store import MAX_TENANT_DESCRIPTION
+from ..control.store import MAX_TENANT_DESCRIPTION, PackageRow
 from ..control.topology import StoredPackage, topology
 from ..errors import NotFoundError
 from ..log import get_logger
@@ -236,11 +236,14 @@ def revoke_key(ctx: Ctx, tenant: Admin, key_id: str) -> Response:
 # ---------------------------------------------------------------------- packages
 
 
-def stored_items(plane: ControlPlane, tenant: str) -> list[dict[str, Any]]:
+def stored_items(
+    plane: ControlPlane, tenant: str, rows: list[PackageRow] | None = None
+) -> list[dict[str, Any]]:
+    """The tenant's stored packages with their status (``rows``: ones already read)."""
     store = plane.store
-    return package_items(
-        store.list_packages(tenant), store.read_status(tenant), plane.replicas.alive()
-    )
+    if rows is None:
+        rows = store.list_packages(tenant)
+    return package_items(rows, store.read_status(tenant), plane.replicas.alive())
 
 
 UPLOAD_DOC: dict[str, Any] = {
@@ -376,8 +379,10 @@ def get_topology(ctx: Ctx, tenant: Read) -> Response:
 
 
 def tenant_topology(plane: ControlPlane, tenant: str) -> dict[str, Any]:
-    rows = {r.id: r for r in plane.store.list_packages(tenant)}
-    live = [i for i in stored_items(plane, tenant) if i["status"] != State.SUPERSEDED.value]
+    stored = plane.store.list_packages(tenant)  # read once: the items are made of these rows
+    rows = {r.id: r for r in stored}
+    items = stored_items(plane, tenant, stored)
+    live = [i for i in items if i["status"] != State.SUPERSEDED.value]
     packages = [
         StoredPackage(
             i["name"],
