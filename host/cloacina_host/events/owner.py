@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -100,14 +101,12 @@ class ReactorOwner:
         b = self.broker
         saved, revision = await b.load_state(self.key)
         previous = saved or Saved()
-        claim = Saved(
+        claim = replace(
+            previous,
             epoch=previous.epoch + 1,
             owner=b.replica,
             claimed_at=time.time(),
-            saved_at=previous.saved_at,
-            applied=previous.applied,
             streams=dict(previous.streams),
-            reactor=previous.reactor,
         )
         rev = await b.save_state(self.key, claim, revision)
         if rev is None:
@@ -270,10 +269,8 @@ class ReactorOwner:
         for acc, got in streamed:
             streams[acc] = max(streams.get(acc, 0), got[-1].seq)
         await self._save(
-            Saved(
-                epoch=saved.epoch,
-                owner=saved.owner,
-                claimed_at=saved.claimed_at,
+            replace(
+                saved,
                 saved_at=time.time(),
                 applied=items[-1].seq if items else saved.applied,
                 streams=streams,
@@ -314,15 +311,11 @@ class ReactorOwner:
                     raise NotFoundError(f"this replica no longer owns reactor '{self.reactor}'")
                 result = await self.runtime.apply_command_async(self.reactor, message)
                 await self._publish_runs(result["runs"], False)
-                saved = self.saved
                 await self._save(
-                    Saved(
-                        epoch=saved.epoch,
-                        owner=saved.owner,
-                        claimed_at=saved.claimed_at,
+                    replace(
+                        self.saved,
                         saved_at=time.time(),
-                        applied=saved.applied,
-                        streams=dict(saved.streams),
+                        streams=dict(self.saved.streams),
                         reactor=result["state"],
                     )
                 )
