@@ -219,6 +219,15 @@ data_dir_option = click.option(
     help="State directory (SQLite database, library copies).  [default: ~/.cloacina]",
 )
 
+database_url_option = click.option(
+    "--database-url",
+    default=None,
+    envvar="CLOACINA_DATABASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
+)
+
 
 def worker_options(command: F) -> F:
     """The worker flags (one table, ``isolation.settings.WORKER_FLAGS``) as click options."""

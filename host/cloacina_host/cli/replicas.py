@@ -8,7 +8,7 @@ import click
 
 from .config import default_home
 from .exits import user_errors
-from .options import emit_json, remote, remote_options
+from .options import database_url_option, emit_json, remote, remote_options
 from .tables import show, table, when
 
 
@@ -55,14 +55,7 @@ def db_group() -> None:
     default=None,
     help="State directory holding the SQLite database.  [default: ~/.cloacina]",
 )
-@click.option(
-    "--database-url",
-    default=None,
-    envvar="CLOACINA_DATABASE_URL",
-    show_envvar=True,
-    metavar="URL",
-    help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
-)
+@database_url_option
 def db_upgrade(data_dir: Path | None, database_url: str | None) -> None:
     """Migrate the database's schema to this version's (servers also do it at start)."""
     from ..control.store import Store

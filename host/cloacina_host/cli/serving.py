@@ -13,7 +13,7 @@ from .. import __version__, log
 from ..isolation.settings import worker_settings
 from . import serverconf
 from .exits import CloacinaCommand, user_errors
-from .options import data_dir_option, service_logs, worker_options
+from .options import data_dir_option, database_url_option, service_logs, worker_options
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
@@ -63,14 +63,7 @@ def server_group() -> None:
     help="Where to listen.",
 )
 @data_dir_option
-@click.option(
-    "--database-url",
-    default=None,
-    envvar="CLOACINA_DATABASE_URL",
-    show_envvar=True,
-    metavar="URL",
-    help="postgresql://… for PostgreSQL.  [default: SQLite in the data directory]",
-)
+@database_url_option
 @click.option(
     "--metrics-bind",
     default=None,
