@@ -88,7 +88,7 @@ class ControlPlane:
         self.libs_dir.mkdir(exist_ok=True)
         self.store = store or Store.for_data_dir(self.data_dir)
         self.books = WorkerBooks(self.store)
-        self.signers = SignerBooks(self.store.engine)
+        self.signers = SignerBooks(self.store)
         self.replica = replica or new_replica_id()
         self.replicas = ReplicaBook(self.store, self.replica)
         self._listener: Listener | None = None

@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..packaging.signing import Signature, key_id, load_public, public_pem, verify
 from .schema import signers, tenant_settings, upsert
-from .store import ConflictError
+from .store import ConflictError, Store
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class Signer:
 class SignerBooks:
     """Trusted signers and the signed-only setting, per tenant, in the store's database."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
 
     def add(self, tenant: str, name: str, pem: str) -> Signer:
         key = load_public(pem, "the signer's public key")
@@ -72,11 +73,8 @@ class SignerBooks:
 
     def list(self, tenant: str, conn: sa.Connection | None = None) -> list[Signer]:
         q = sa.select(signers).where(signers.c.tenant == tenant).order_by(signers.c.created_at)
-        if conn is not None:
-            rows = conn.execute(q).mappings().all()
-        else:
-            with self.engine.connect() as c:
-                rows = c.execute(q).mappings().all()
+        with self.store.reading(conn) as c:
+            rows = c.execute(q).mappings().all()
         return [
             Signer(r["tenant"], r["key_id"], r["name"], r["public_key"], r["created_at"])
             for r in rows
@@ -92,9 +90,7 @@ class SignerBooks:
 
     def required(self, tenant: str, conn: sa.Connection | None = None) -> bool:
         q = sa.select(tenant_settings.c.require_signed).where(tenant_settings.c.tenant == tenant)
-        if conn is not None:
-            return bool(conn.execute(q).scalar_one_or_none())
-        with self.engine.connect() as c:
+        with self.store.reading(conn) as c:
             return bool(c.execute(q).scalar_one_or_none())
 
     def set_required(self, tenant: str, required: bool) -> None:

@@ -394,7 +394,7 @@ class Store:
             .where(packages.c.tenant == tenant)
             .order_by(packages.c.created_at, packages.c.id)
         )
-        with self._reading(conn) as c:
+        with self.reading(conn) as c:
             return [_package(r) for r in c.execute(q).mappings()]
 
     def find_package(
@@ -521,7 +521,8 @@ class Store:
             yield own
 
     @contextlib.contextmanager
-    def _reading(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+    def reading(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        """``conn`` (the caller's, e.g. a :meth:`decision`), else a connection of our own."""
         if conn is not None:
             yield conn
             return
