@@ -69,10 +69,10 @@ class UsageExit(click.ClickException):
         self.original.show(file)
 
 
-class CloacinaGroup(click.Group):
-    """A group whose usage errors (unknown option, missing argument, bad value) exit with
+class CloacinaCommand(click.Command):
+    """A command whose usage errors (unknown option, missing argument, bad value) exit with
     status 1 like every other user error, not click's 2 (which means "cannot reach the
-    server" here)."""
+    server" here); ``cloacina-server`` is one, run on its own."""
 
     def make_context(
         self,
@@ -85,26 +85,13 @@ class CloacinaGroup(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
             raise UsageExit(exc) from exc
+
+
+class CloacinaGroup(CloacinaCommand, click.Group):
+    """``cloacinactl``: its usage errors, and its subcommands', exit with status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise UsageExit(exc) from exc
-
-
-class CloacinaCommand(click.Command):
-    """A command run on its own (``cloacina-server``) whose usage errors exit with status 1,
-    as :class:`CloacinaGroup`'s do."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
             raise UsageExit(exc) from exc
