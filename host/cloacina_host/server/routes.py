@@ -363,7 +363,9 @@ def get_package(ctx: Ctx, tenant: Read, ref: str) -> Response:
     row = ctx.store.find_package(tenant, ref)
     if row is None:
         raise not_found(f"package '{ref}' in tenant '{tenant}'")
-    item = next(i for i in stored_items(ctx.plane, tenant) if i["id"] == row.id)
+    item = next((i for i in stored_items(ctx.plane, tenant) if i["id"] == row.id), None)
+    if item is None:  # deleted between the two reads
+        raise not_found(f"package '{ref}' in tenant '{tenant}'")
     item["declarations"] = row.manifest.declarations
     return json_response(stamped(item, "created_at"))
 
